@@ -1,0 +1,1 @@
+"""pytest plugin for lcsuite claim files (being written)."""
