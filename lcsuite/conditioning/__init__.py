@@ -1,0 +1,58 @@
+"""Layer-wise conditioning analysis (Huang et al., ECCV 2020), usable on any model.
+
+- :func:`analyze` → :class:`Analysis`: per-layer spectra of ``Sx = E[x xᵀ]``, ``Sg = E[g gᵀ]``,
+  ``λ_max`` and ``kappa_p`` of ``Sx ⊗ Sg`` (Proposition 1), magnitudes, dying/full units and
+  the weight-domination ratio.
+- :class:`LayerCapture`: float64 running statistics of every Linear/Conv2d layer's input and
+  output-gradient (conv as ``"channel"`` or ``"patch"`` rows).
+- :mod:`~lcsuite.conditioning.spectrum`: spectra, ``λ_max``, ``kappa_p``, Kronecker spectra.
+- :func:`exact_curvature`: exact full FIM / second moment ``M`` for small networks.
+
+Conventions are in :mod:`lcsuite.conditioning.conventions`.
+"""
+
+from lcsuite.conditioning.analyze import Analysis, LayerAnalysis, analyze
+from lcsuite.conditioning.capture import LayerCapture, LayerRecord, supported_layers
+from lcsuite.conditioning.conventions import ConvMode, FisherType, LossType
+from lcsuite.conditioning.exact import ExactCurvature, curvature_parameter_names, exact_curvature
+from lcsuite.conditioning.spectrum import (
+    default_rtol,
+    kappa,
+    kronecker_spectrum,
+    lambda_max,
+    nonzero_spectrum,
+    symmetric_spectrum,
+)
+from lcsuite.conditioning.statistics import (
+    dying_units,
+    full_units,
+    root_mean_square_norm,
+    second_moment,
+    weight_domination_ratio,
+)
+
+__all__ = [
+    "analyze",
+    "Analysis",
+    "LayerAnalysis",
+    "LayerCapture",
+    "LayerRecord",
+    "supported_layers",
+    "ConvMode",
+    "FisherType",
+    "LossType",
+    "ExactCurvature",
+    "exact_curvature",
+    "curvature_parameter_names",
+    "default_rtol",
+    "symmetric_spectrum",
+    "lambda_max",
+    "nonzero_spectrum",
+    "kappa",
+    "kronecker_spectrum",
+    "second_moment",
+    "root_mean_square_norm",
+    "dying_units",
+    "full_units",
+    "weight_domination_ratio",
+]

@@ -1,0 +1,375 @@
+"""``analyze``: the layer-wise conditioning analysis of a model on a batch of data.
+
+For every ``nn.Linear`` / ``nn.Conv2d`` layer ``k`` it reports the spectra of
+``Sx = E[x xᵀ]`` and ``Sg = E[g gᵀ]`` (see :mod:`lcsuite.conditioning.capture` for rows and
+normalisation), the Kronecker (sub-FIM approximation) quantities of ``Sx ⊗ Sg`` through
+Proposition 1, magnitudes, dying/full units and the weight-domination ratio.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from tabulate import tabulate
+from torch import nn
+
+from lcsuite.conditioning.capture import LayerCapture, LayerRecord, supported_layers
+from lcsuite.conditioning.conventions import ConvMode, FisherType, LossType
+from lcsuite.conditioning.spectrum import (
+    default_rtol,
+    kappa,
+    kronecker_spectrum,
+    nonzero_spectrum,
+    symmetric_spectrum,
+)
+from lcsuite.conditioning.statistics import weight_domination_ratio
+
+__all__ = ["analyze", "Analysis", "LayerAnalysis"]
+
+_FACTORS = ("fim", "input", "grad")
+
+
+@dataclass
+class LayerAnalysis:
+    """Conditioning of one layer.
+
+    Attributes:
+        name: Module path in the model.
+        kind: ``"linear"`` or ``"conv2d"``.
+        weight_shape: Shape of the layer's weight.
+        input_spectrum: Eigenvalues of ``Sx``, descending float64, shape ``(d_in,)``.
+        grad_spectrum: Eigenvalues of ``Sg``, descending float64, shape ``(d_out,)``.
+        input_rtol / grad_rtol: Zero tolerances used for ``Sx`` / ``Sg``.
+        input_magnitude / grad_magnitude: ``sqrt(E‖x‖²) = sqrt(trace Sx)``, likewise for g.
+        dying_units / full_units: Input units (features, or channels of a conv) that are zero
+            for every example / positive for every example; ``num_units`` in total.
+        weight_domination_ratio: ``σ_max(∂L/∂W) / σ_max(W)``, ``L`` the mean loss on the
+            data labels.
+        num_examples / num_rows: ``N`` and ``M`` (rows of ``X``, ``N × positions``).
+        fisher, conv_mode: Conventions the statistics were taken with.
+        rtol: The tolerance that was asked for (``None``: dtype-dependent default).
+    """
+
+    name: str
+    kind: str
+    weight_shape: tuple
+    input_spectrum: torch.Tensor
+    grad_spectrum: torch.Tensor
+    input_rtol: float
+    grad_rtol: float
+    input_magnitude: float
+    grad_magnitude: float
+    dying_units: int
+    full_units: int
+    num_units: int
+    weight_domination_ratio: float
+    num_examples: int
+    num_rows: int
+    fisher: FisherType
+    conv_mode: ConvMode
+    rtol: float | None
+
+    @property
+    def input_lambda_max(self) -> float:
+        """``λ_max(Sx)``."""
+        return max(float(self.input_spectrum[0]), 0.0)
+
+    @property
+    def grad_lambda_max(self) -> float:
+        """``λ_max(Sg)``."""
+        return max(float(self.grad_spectrum[0]), 0.0)
+
+    @property
+    def lambda_max(self) -> float:
+        """``λ_max(Sx ⊗ Sg) = λ_max(Sx) · λ_max(Sg)`` (Proposition 1)."""
+        return self.input_lambda_max * self.grad_lambda_max
+
+    def fim_spectrum(self) -> torch.Tensor:
+        """Nonzero spectrum of ``Sx ⊗ Sg``: outer product of the factors' nonzero spectra.
+
+        Zero-ness is decided in each factor (with its own tolerance) because the rank of a
+        Kronecker product is the product of the ranks; no further threshold is applied.
+        """
+        a = nonzero_spectrum(self.input_spectrum, self.input_rtol)
+        b = nonzero_spectrum(self.grad_spectrum, self.grad_rtol)
+        if a.numel() == 0 or b.numel() == 0:
+            return torch.zeros(0, dtype=torch.float64)
+        return kronecker_spectrum(a, b)
+
+    def kappa(self, p: float = 1.0, of: str = "fim") -> float:
+        """``kappa_p`` of ``Sx ⊗ Sg`` (``of="fim"``), ``Sx`` (``"input"``) or ``Sg`` (``"grad"``).
+
+        ``inf`` when the matrix has no nonzero eigenvalue.
+        """
+        if of == "input":
+            return kappa(self.input_spectrum, p, self.input_rtol)
+        if of == "grad":
+            return kappa(self.grad_spectrum, p, self.grad_rtol)
+        if of == "fim":
+            spectrum = self.fim_spectrum()
+            if spectrum.numel() == 0:
+                return kappa(torch.zeros(1, dtype=torch.float64), p)  # validates p, gives inf
+            return kappa(spectrum, p, rtol=0.0)
+        raise ValueError(f"unknown factor {of!r}; expected one of {', '.join(_FACTORS)}")
+
+    def to_dict(self) -> dict:
+        """Plain-data view (lists, floats, strings) for storage."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "weight_shape": list(self.weight_shape),
+            "input_spectrum": self.input_spectrum.tolist(),
+            "grad_spectrum": self.grad_spectrum.tolist(),
+            "input_rtol": self.input_rtol,
+            "grad_rtol": self.grad_rtol,
+            "lambda_max": self.lambda_max,
+            "input_lambda_max": self.input_lambda_max,
+            "grad_lambda_max": self.grad_lambda_max,
+            "kappa": {of: self.kappa(1.0, of) for of in _FACTORS},
+            "input_magnitude": self.input_magnitude,
+            "grad_magnitude": self.grad_magnitude,
+            "dying_units": self.dying_units,
+            "full_units": self.full_units,
+            "num_units": self.num_units,
+            "weight_domination_ratio": self.weight_domination_ratio,
+            "num_examples": self.num_examples,
+            "num_rows": self.num_rows,
+            "fisher": self.fisher.value,
+            "conv_mode": self.conv_mode.value,
+            "rtol": self.rtol,
+        }
+
+
+@dataclass
+class Analysis:
+    """Result of :func:`analyze`: one :class:`LayerAnalysis` per layer, in module order."""
+
+    layers: list[LayerAnalysis]
+    fisher: FisherType
+    conv_mode: ConvMode
+    loss: LossType
+    num_examples: int
+    mean_loss: float
+    skipped_layers: list[str] = field(default_factory=list)
+
+    def __getitem__(self, name: str) -> LayerAnalysis:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(name)
+
+    def to_table(self, ps=(1.0, 0.8), tablefmt: str = "simple") -> str:
+        """Per-layer table: λ_max and kappa_p of ``Sx ⊗ Sg``, ``Sx`` and ``Sg`` for each ``p``,
+        magnitudes, dying/full units and the weight-domination ratio."""
+        headers = ["layer", "kind", "λmax(F)", "λmax(Sx)", "λmax(Sg)"]
+        for p in ps:
+            tag = f"{100 * p:g}%"
+            headers += [f"κ{tag}(F)", f"κ{tag}(Sx)", f"κ{tag}(Sg)"]
+        headers += ["|x|", "|g|", "dying", "full", "‖∇W‖/‖W‖"]
+        rows = []
+        for layer in self.layers:
+            row = [layer.name, layer.kind, layer.lambda_max, layer.input_lambda_max,
+                   layer.grad_lambda_max]
+            for p in ps:
+                row += [layer.kappa(p, of) for of in _FACTORS]
+            row += [layer.input_magnitude, layer.grad_magnitude,
+                    f"{layer.dying_units}/{layer.num_units}",
+                    f"{layer.full_units}/{layer.num_units}", layer.weight_domination_ratio]
+            rows.append(row)
+        title = (f"fisher={self.fisher.value} conv_mode={self.conv_mode.value} "
+                 f"N={self.num_examples} mean loss={self.mean_loss:.4g}")
+        return title + "\n" + tabulate(rows, headers=headers, tablefmt=tablefmt, floatfmt=".3g")
+
+    def to_dict(self) -> dict:
+        """Plain-data view for storage."""
+        return {
+            "fisher": self.fisher.value,
+            "conv_mode": self.conv_mode.value,
+            "loss": self.loss.value,
+            "num_examples": self.num_examples,
+            "mean_loss": self.mean_loss,
+            "skipped_layers": list(self.skipped_layers),
+            "layers": [layer.to_dict() for layer in self.layers],
+        }
+
+
+def _check_data(inputs, targets):
+    if not isinstance(inputs, torch.Tensor) or not isinstance(targets, torch.Tensor):
+        raise TypeError("inputs and targets must be tensors")
+    if inputs.ndim == 0 or inputs.shape[0] == 0:
+        raise ValueError("empty data: inputs must hold at least one example")
+    if targets.ndim != 1:
+        raise ValueError(f"targets must be 1-D class indices, got shape {tuple(targets.shape)}")
+    if targets.dtype.is_floating_point or targets.dtype.is_complex or targets.dtype == torch.bool:
+        raise ValueError(f"targets must be integer class indices, got dtype {targets.dtype}")
+    if targets.shape[0] != inputs.shape[0]:
+        raise ValueError(
+            f"targets length {targets.shape[0]} differs from inputs length {inputs.shape[0]}"
+        )
+    if inputs.is_floating_point() and not torch.isfinite(inputs).all():
+        raise ValueError("inputs contain non-finite values")
+
+
+def _check_logits(logits: torch.Tensor, targets: torch.Tensor):
+    if logits.ndim != 2 or logits.shape[0] != targets.shape[0]:
+        raise ValueError(
+            f"cross-entropy needs model outputs of shape (N, C) = ({targets.shape[0]}, C), "
+            f"got {tuple(logits.shape)}"
+        )
+    num_classes = logits.shape[1]
+    if targets.min() < 0 or targets.max() >= num_classes:
+        raise ValueError(
+            f"targets out of class range [0, {num_classes}): min {int(targets.min())}, "
+            f"max {int(targets.max())}"
+        )
+    if not torch.isfinite(logits).all():
+        raise ValueError("model outputs (logits) contain non-finite values")
+
+
+def _check_finite_records(capture: LayerCapture):
+    for record in capture.records.values():
+        if record.nonfinite is not None:
+            raise ValueError(f"non-finite values in the {record.nonfinite} of layer {record.name!r}")
+
+
+def _backward_passes(model, capture, weights, xb, yb, fisher):
+    """Forward one batch, backpropagate; returns (summed loss, weight gradients)."""
+    logits = model(xb)
+    _check_logits(logits, yb)
+    loss_sum = nn.functional.cross_entropy(logits, yb, reduction="sum")
+    capture.record_gradients = fisher is FisherType.EMPIRICAL
+    weight_grads = torch.autograd.grad(
+        loss_sum, weights, retain_graph=fisher is FisherType.TRUE, allow_unused=True
+    )
+    if fisher is FisherType.TRUE:
+        # Sg = (1/M) Σ_i Σ_c p_ic g_ic g_icᵀ: backpropagate Σ_i sqrt(p_ic) ℓ(out_i, c) per class,
+        # with p detached, so each pass adds Σ_i p_ic g_ic g_icᵀ to GᵀG.
+        capture.record_gradients = True
+        probs = logits.detach().softmax(dim=1)
+        num_classes = logits.shape[1]
+        for c in range(num_classes):
+            labels = torch.full_like(yb, c)
+            per_example = nn.functional.cross_entropy(logits, labels, reduction="none")
+            torch.autograd.grad((probs[:, c].sqrt() * per_example).sum(), weights,
+                                retain_graph=c < num_classes - 1, allow_unused=True)
+    return float(loss_sum.detach()), weight_grads
+
+
+def _layer_analysis(record: LayerRecord, weight_grad, fisher, conv_mode, rtol) -> LayerAnalysis:
+    weight = record.module.weight
+    sx = record.input_covariance()
+    if record.grad_gram is None:  # the layer's output does not reach the loss
+        sg = torch.zeros(weight.shape[0], weight.shape[0], dtype=torch.float64)
+    else:
+        sg = record.grad_covariance()
+    dtype = record.input_dtype or weight.dtype
+    return LayerAnalysis(
+        name=record.name,
+        kind=record.kind,
+        weight_shape=tuple(weight.shape),
+        input_spectrum=symmetric_spectrum(sx),
+        grad_spectrum=symmetric_spectrum(sg),
+        input_rtol=default_rtol(sx.shape[0], dtype) if rtol is None else float(rtol),
+        grad_rtol=default_rtol(sg.shape[0], dtype) if rtol is None else float(rtol),
+        input_magnitude=math.sqrt(max(float(torch.trace(sx)), 0.0)),
+        grad_magnitude=math.sqrt(max(float(torch.trace(sg)), 0.0)),
+        dying_units=int((~record.unit_ever_nonzero).sum()),
+        full_units=int(record.unit_always_positive.sum()),
+        num_units=int(record.unit_ever_nonzero.numel()),
+        weight_domination_ratio=weight_domination_ratio(weight_grad, weight),
+        num_examples=record.num_examples,
+        num_rows=record.num_rows,
+        fisher=fisher,
+        conv_mode=conv_mode,
+        rtol=rtol,
+    )
+
+
+def analyze(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    fisher: FisherType | str = FisherType.EMPIRICAL,
+    conv_mode: ConvMode | str = ConvMode.CHANNEL,
+    loss: LossType | str = LossType.CROSS_ENTROPY,
+    rtol: float | None = None,
+    batch_size: int | None = None,
+) -> Analysis:
+    """Layer-wise conditioning analysis of ``model`` on ``(inputs, targets)``.
+
+    Args:
+        model: Any ``nn.Module`` mapping ``inputs`` to logits ``(N, C)``; used in its current
+            train/eval mode. Its parameters, ``requires_grad`` flags, ``.grad`` and buffers
+            (BatchNorm running statistics) are as before afterwards; hooks are removed even
+            on error.
+        inputs: ``(N, ...)`` examples.
+        targets: ``(N,)`` integer class indices in ``[0, C)``.
+        fisher: ``"empirical"`` (data labels: per-example gradients of the sum-reduced loss)
+            or ``"true"`` (model's labels, exact expectation over classes).
+        conv_mode: ``"channel"`` (paper) or ``"patch"`` (K-FAC expand).
+        loss: Only ``"cross_entropy"``.
+        rtol: Zero tolerance for kappa; ``None`` uses
+            :func:`lcsuite.conditioning.spectrum.default_rtol` per matrix, from its size and
+            the dtype of the layer inputs.
+        batch_size: Process the data in chunks of this size (statistics accumulate; with
+            BatchNorm in train mode the chunk is the batch). ``None``: one batch.
+
+    Returns:
+        :class:`Analysis`.
+
+    Raises:
+        ValueError: No Linear/Conv2d layer; empty data; targets of the wrong length, dtype
+            or out of class range; non-finite inputs, logits, layer inputs or output-gradients
+            (the layer is named); unknown ``fisher``, ``conv_mode`` or ``loss``.
+    """
+    fisher = FisherType.parse(fisher)
+    conv_mode = ConvMode.parse(conv_mode)
+    loss = LossType.parse(loss)
+    _check_data(inputs, targets)
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if not supported_layers(model):
+        raise ValueError(f"{type(model).__name__} has no nn.Linear or nn.Conv2d layer to analyse")
+    targets = targets.to(torch.long)
+    num_examples = inputs.shape[0]
+    step = num_examples if batch_size is None else batch_size
+
+    buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
+    requires_grad = {name: p.requires_grad for name, p in model.named_parameters()}
+    capture = LayerCapture(model, conv_mode)
+    weights = [record.module.weight for record in capture.records.values()]
+    try:
+        for w in weights:
+            w.requires_grad_(True)
+        weight_grad_sums = [torch.zeros_like(w, dtype=torch.float64) for w in weights]
+        loss_total = 0.0
+        with torch.enable_grad(), capture:
+            for start in range(0, num_examples, step):
+                xb, yb = inputs[start:start + step], targets[start:start + step]
+                loss_sum, grads = _backward_passes(model, capture, weights, xb, yb, fisher)
+                _check_finite_records(capture)
+                loss_total += loss_sum
+                for acc, g in zip(weight_grad_sums, grads):
+                    if g is not None:
+                        acc.add_(g.detach().to(torch.float64))
+    finally:
+        capture.remove()
+        with torch.no_grad():
+            for name, b in model.named_buffers():
+                if name in buffers:
+                    b.copy_(buffers[name])
+        for name, p in model.named_parameters():
+            p.requires_grad_(requires_grad[name])
+
+    layers, skipped = [], []
+    for record, grad_sum in zip(capture.records.values(), weight_grad_sums):
+        if record.num_rows == 0:
+            skipped.append(record.name)
+            continue
+        layers.append(_layer_analysis(record, grad_sum / num_examples, fisher, conv_mode, rtol))
+    if not layers:
+        raise ValueError("no Linear/Conv2d layer was used in the forward pass")
+    return Analysis(layers, fisher, conv_mode, loss, num_examples, loss_total / num_examples,
+                    skipped)

@@ -1,0 +1,168 @@
+"""Exact curvature matrices of small networks in float64 (torch.func).
+
+Parameters: the ``weight`` of every ``nn.Linear`` and ``nn.Conv2d`` layer, in the order of
+``model.named_modules()`` (biases, BatchNorm affine parameters and others are held fixed).
+Each weight is flattened row-major (``weight.reshape(-1)``, PyTorch's order), so for a Linear
+layer ``vec(∂ℓ/∂W) = g ⊗ x`` and a weight block is approximated by ``Sg ⊗ Sx`` (which has the
+same spectrum as the paper's ``Sx ⊗ Sg``).
+
+Matrices (``N`` examples, per-example loss ``ℓ_i = CE(f(X)_i, y_i)``, logits ``(N, C)``):
+
+- ``fisher="true"``: ``F = (1/N) Σ_i J_iᵀ (diag p_i − p_i p_iᵀ) J_i`` with ``J_i = ∂f(X)_i/∂θ``
+  and ``p_i = softmax(f(X)_i)``; the expectation over the model's labels is exact.
+- ``fisher="empirical"``: ``M = (1/N) Σ_i ∇ℓ_i ∇ℓ_iᵀ``, ``∇ℓ_i = J_iᵀ (p_i − e_{y_i})``.
+
+``J_i`` is the Jacobian of row ``i`` of the *whole batch's* logits, so with BatchNorm in train
+mode the batch statistics are differentiated (examples are coupled); the model's running
+statistics are not updated. The model is copied and cast to float64; the original is
+untouched.
+"""
+
+from __future__ import annotations
+
+import copy
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.func import functional_call, vjp, vmap
+
+from lcsuite.conditioning.capture import supported_layers
+from lcsuite.conditioning.conventions import FisherType
+
+__all__ = ["ExactCurvature", "exact_curvature", "curvature_parameter_names"]
+
+
+def curvature_parameter_names(model: nn.Module) -> list[str]:
+    """Names (``"<module path>.weight"``) of the parameters the exact matrices are over."""
+    return [f"{name}.weight" if name else "weight" for name, _ in supported_layers(model)]
+
+
+@dataclass
+class ExactCurvature:
+    """An exact curvature matrix over the Linear/Conv2d weights.
+
+    Attributes:
+        matrix: ``(P, P)`` float64, ``P`` = total number of weight entries.
+        layer_names: Module paths, in parameter order.
+        slices: Module path → slice of that layer's (row-major) weight entries.
+        fisher: Which matrix (:class:`FisherType`).
+        num_examples: ``N``.
+    """
+
+    matrix: torch.Tensor
+    layer_names: list[str]
+    slices: dict[str, slice]
+    fisher: FisherType
+    num_examples: int
+
+    def block(self, layer_name: str) -> torch.Tensor:
+        """The sub-matrix ``F_k`` of one layer's weight, ``(d_out·d_in, d_out·d_in)``."""
+        s = self.slices[layer_name]
+        return self.matrix[s, s]
+
+
+@contextmanager
+def _batchnorm_without_running_stats(model: nn.Module):
+    """Let train-mode BatchNorm use batch statistics without updating running ones.
+
+    Function transforms forbid the in-place running-stat update; with the buffers set to
+    ``None`` BatchNorm normalises with the batch statistics, exactly as in train mode.
+    """
+    saved = []
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.training:
+            saved.append((module, module.running_mean, module.running_var,
+                          module.num_batches_tracked))
+            module.running_mean = module.running_var = module.num_batches_tracked = None
+    try:
+        yield
+    finally:
+        for module, mean, var, count in saved:
+            module.running_mean, module.running_var, module.num_batches_tracked = mean, var, count
+
+
+def _check_classification(logits: torch.Tensor, targets: torch.Tensor | None):
+    if logits.ndim != 2:
+        raise ValueError(f"expected logits of shape (N, C), got {tuple(logits.shape)}")
+    if targets is not None:
+        if targets.shape != (logits.shape[0],):
+            raise ValueError(
+                f"targets must have shape ({logits.shape[0]},), got {tuple(targets.shape)}"
+            )
+        if targets.min() < 0 or targets.max() >= logits.shape[1]:
+            raise ValueError(f"targets must lie in [0, {logits.shape[1]})")
+
+
+def exact_curvature(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor | None = None,
+    fisher: FisherType | str = FisherType.TRUE,
+    chunk_size: int = 256,
+) -> ExactCurvature:
+    """Exact true Fisher ``F`` or second moment ``M`` over all Linear/Conv2d weights.
+
+    Args:
+        model: The network; used in its current train/eval mode, never modified.
+        inputs: ``(N, ...)`` batch (cast to float64).
+        targets: ``(N,)`` class indices; required for ``fisher="empirical"``.
+        fisher: :class:`FisherType` or its string.
+        chunk_size: Number of vector-Jacobian products vectorised at once.
+
+    Returns:
+        :class:`ExactCurvature` with a ``(P, P)`` float64 matrix.
+    """
+    fisher = FisherType.parse(fisher)
+    if fisher is FisherType.EMPIRICAL and targets is None:
+        raise ValueError("fisher='empirical' needs targets")
+    model = copy.deepcopy(model).to(torch.float64)
+    inputs = inputs.detach().to(torch.float64)
+    layers = supported_layers(model)
+    if not layers:
+        raise ValueError(f"{type(model).__name__} has no nn.Linear or nn.Conv2d layer")
+    names = [name for name, _ in layers]
+    weight_keys = curvature_parameter_names(model)
+    weights = {key: model.get_submodule(n).weight.detach() for key, n in zip(weight_keys, names)}
+    fixed = {k: v.detach() for k, v in model.named_parameters() if k not in weights}
+
+    def logits_of(w):
+        return functional_call(model, {**fixed, **w}, (inputs,))
+
+    with torch.no_grad(), _batchnorm_without_running_stats(model):
+        logits, vjp_fn = vjp(logits_of, weights)
+        logits = logits.detach()
+        _check_classification(logits, targets)
+        probs = logits.softmax(dim=1)
+        num_examples, num_classes = logits.shape
+        if fisher is FisherType.TRUE:
+            # diag p − p pᵀ = Σ_c p_c (p − e_c)(p − e_c)ᵀ: one cotangent per (example, class).
+            example = torch.arange(num_examples).repeat_interleave(num_classes)
+            cls = torch.arange(num_classes).repeat(num_examples)
+        else:
+            example = torch.arange(num_examples)
+            cls = targets.to(torch.long)
+        residual = probs[example] - nn.functional.one_hot(cls, num_classes).to(torch.float64)
+        if fisher is FisherType.TRUE:
+            residual = residual * probs[example, cls].sqrt().unsqueeze(1)
+
+        def gradient_rows(rows: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
+            cotangents = torch.zeros(rows.shape[0], num_examples, num_classes, dtype=torch.float64)
+            cotangents[torch.arange(rows.shape[0]), where] = rows
+            (grads,) = vmap(vjp_fn)(cotangents)
+            return torch.cat([grads[k].reshape(rows.shape[0], -1) for k in weight_keys], dim=1)
+
+        num_params = sum(w.numel() for w in weights.values())
+        matrix = torch.zeros(num_params, num_params, dtype=torch.float64)
+        for start in range(0, residual.shape[0], chunk_size):
+            rows = gradient_rows(residual[start:start + chunk_size], example[start:start + chunk_size])
+            matrix.addmm_(rows.T, rows)
+        matrix /= num_examples
+
+    slices, offset = {}, 0
+    for name, key in zip(names, weight_keys):
+        size = weights[key].numel()
+        slices[name] = slice(offset, offset + size)
+        offset += size
+    return ExactCurvature(matrix, names, slices, fisher, num_examples)
