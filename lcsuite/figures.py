@@ -1,0 +1,298 @@
+"""Figures of the paper's kind, chosen from a quantity's dimension names and path.
+
+The choice is a small explicit table, :data:`FIGURE_KINDS`, tried in order; the first kind
+whose rule accepts a quantity's ``dims`` (and name) draws it:
+
+========================  ===========================================  ====================
+kind                      rule                                         paper figures
+========================  ===========================================  ====================
+``per_layer``             a ``layer`` dim (plus ``seed``/``step``)     Fig. 1-5, A5-A13
+``loss_by_depth``         ``depth`` and ``step`` dims, "loss" in name  Fig. 6a, 8
+``depth_trend``           a ``depth`` dim (plus ``seed``/``step``)     Fig. 6b-d, 7
+``loss_curve``            a ``step`` dim, "loss" in name               Fig. 3c, 4, A7c
+========================  ===========================================  ====================
+
+Quantities that share everything but their first path component (``plain/input/kappa_p80``
+and ``bn/input/kappa_p80``) are drawn in one figure, one line per first component, so that
+Plain and BN sit side by side as in the paper. Items of one claim that differ in a numeric
+``depth`` parameter also get a depth-trend figure per headline number. Anything else is
+listed in a table only. Lines show the median over seeds, shaded between min and max.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+MAX_FIGURES_PER_CLAIM = 60
+"""Beyond this, quantities are listed in the table instead (keeps reports readable)."""
+
+
+def _is_loss(name: str) -> bool:
+    return "loss" in name.lower()
+
+
+def _dims_within(dims, allowed) -> bool:
+    return set(dims) <= set(allowed)
+
+
+@dataclass(frozen=True)
+class FigureKind:
+    """A plot kind and the rule that selects it from ``(name, dims)``."""
+
+    name: str
+    accepts: Callable[[str, list[str]], bool]
+
+
+FIGURE_KINDS: tuple[FigureKind, ...] = (
+    FigureKind("per_layer", lambda n, d: "layer" in d and _dims_within(d, ("seed", "layer", "step"))),
+    FigureKind(
+        "loss_by_depth",
+        lambda n, d: _is_loss(n) and {"depth", "step"} <= set(d)
+        and _dims_within(d, ("seed", "depth", "step")),
+    ),
+    FigureKind("depth_trend", lambda n, d: "depth" in d and _dims_within(d, ("seed", "depth", "step"))),
+    FigureKind("loss_curve", lambda n, d: _is_loss(n) and "step" in d and _dims_within(d, ("seed", "step"))),
+)
+
+
+def figure_kind(name: str, dims: list[str]) -> str | None:
+    """The first kind in :data:`FIGURE_KINDS` that accepts the quantity, or ``None``."""
+    for kind in FIGURE_KINDS:
+        if kind.accepts(name, list(dims)):
+            return kind.name
+    return None
+
+
+def pretty_label(name: str) -> str:
+    """Axis label in the paper's notation for common quantity names."""
+    leaf = name.split("/")[-1]
+    match = re.fullmatch(r"kappa_p(\d+)", leaf)
+    if match:
+        return rf"$\kappa_{{{match.group(1)}\%}}$"
+    if leaf in ("kappa", "kappa_p100"):
+        return r"$\kappa$"
+    if leaf.startswith("lambda_max"):
+        return r"$\lambda_{max}$" + leaf[len("lambda_max"):].replace("_", " ")
+    return leaf.replace("_", " ")
+
+
+def _split_variant(path: str) -> tuple[str, str]:
+    """``("plain", "input/kappa_p80")`` for ``plain/input/kappa_p80``; ``("", path)`` if flat."""
+    head, sep, tail = path.partition("/")
+    return (head, tail) if sep else ("", path)
+
+
+def _seed_axis_first(values: np.ndarray, dims: list[str]) -> np.ndarray:
+    """Values as ``(seed, ...)``, adding a seed axis of length 1 when there is none."""
+    values = np.asarray(values, dtype=float)
+    if "seed" in dims:
+        return np.moveaxis(values, dims.index("seed"), 0)
+    return values[None, ...]
+
+
+def _other_dims(dims: list[str]) -> list[str]:
+    return [d for d in dims if d != "seed"]
+
+
+def _summary(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Median, min and max over the leading seed axis, ignoring non-finite values."""
+    finite = np.where(np.isfinite(values), values, np.nan)
+    with np.errstate(all="ignore"), _quiet_nan_warnings():
+        return (
+            np.nanmedian(finite, axis=0),
+            np.nanmin(finite, axis=0),
+            np.nanmax(finite, axis=0),
+        )
+
+
+class _quiet_nan_warnings:
+    def __enter__(self):
+        import warnings
+
+        self._ctx = warnings.catch_warnings()
+        self._ctx.__enter__()
+        warnings.simplefilter("ignore", RuntimeWarning)
+
+    def __exit__(self, *exc):
+        return self._ctx.__exit__(*exc)
+
+
+def _use_log_scale(arrays) -> bool:
+    values = np.concatenate([np.ravel(a) for a in arrays]) if arrays else np.array([])
+    values = values[np.isfinite(values)]
+    return values.size > 0 and bool(np.all(values > 0)) and values.max() / values.min() > 20
+
+
+def _plot_line(ax, x, median, low, high, label, style="-"):
+    (line,) = ax.plot(x, median, style, marker="o", markersize=3, label=label)
+    if np.any(np.isfinite(low)) and not np.allclose(low, high, equal_nan=True):
+        ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+
+
+def _depth_axis(params: dict, n: int) -> tuple[np.ndarray, str]:
+    depths = params.get("depths")
+    if isinstance(depths, list) and len(depths) == n and all(isinstance(d, (int, float)) for d in depths):
+        return np.asarray(depths, dtype=float), "depth"
+    return np.arange(n, dtype=float), "depth index"
+
+
+def _draw_series(ax, kind: str, label: str, values: np.ndarray, dims: list[str], params: dict):
+    """Draw one quantity (seed axis first) on ``ax`` according to ``kind``."""
+    rest = _other_dims(dims)
+    if kind == "per_layer":
+        # (seed, layer[, step]): layers on x; with steps, first and last record as in Fig. 5.
+        if "step" in rest:
+            values = np.moveaxis(values, 1 + rest.index("step"), -1)
+            steps = [(0, "first record", "--"), (values.shape[-1] - 1, "last record", "-")]
+            if values.shape[-1] == 1:
+                steps = steps[1:]
+            for index, when, style in steps:
+                median, low, high = _summary(values[..., index])
+                _plot_line(ax, np.arange(1, median.size + 1), median, low, high,
+                           f"{label} ({when})".strip(), style)
+        else:
+            median, low, high = _summary(values)
+            _plot_line(ax, np.arange(1, median.size + 1), median, low, high, label or None)
+        ax.set_xlabel("layer")
+    elif kind == "loss_curve":
+        median, low, high = _summary(values)
+        _plot_line(ax, np.arange(median.size), median, low, high, label or None)
+        ax.set_xlabel("recorded step")
+    elif kind == "loss_by_depth":
+        values = np.moveaxis(values, [1 + rest.index("depth"), 1 + rest.index("step")], [1, 2])
+        depths, _ = _depth_axis(params, values.shape[1])
+        for j in range(values.shape[1]):
+            median, low, high = _summary(values[:, j, :])
+            name = f"depth {depths[j]:g}" if "depths" in params else f"depth #{j}"
+            _plot_line(ax, np.arange(median.size), median, low, high, f"{label} {name}".strip())
+        ax.set_xlabel("recorded step")
+    elif kind == "depth_trend":
+        if "step" in rest:  # the last record, where the paper reads off the trend
+            values = np.take(values, -1, axis=1 + rest.index("step"))
+        median, low, high = _summary(values)
+        x, xlabel = _depth_axis(params, median.size)
+        _plot_line(ax, x, median, low, high, label or None)
+        ax.set_xlabel(xlabel)
+
+
+def _save(fig, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "figure"
+
+
+def claim_figures(claim_id: str, items: list, figures_dir: Path, report_dir: Path):
+    """Draw the figures of one claim; return ``(links, unplotted_rows)``.
+
+    ``links`` are ``(title, relative path from report_dir)``; ``unplotted_rows`` are table
+    rows ``[item, quantity, dims, shape, mean, min, max]`` for quantities without a figure.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lcsuite.report import fmt_number
+
+    links: list[tuple[str, str]] = []
+    unplotted: list[list[str]] = []
+
+    def emit(title: str, filename: str, draw) -> bool:
+        if len(links) >= MAX_FIGURES_PER_CLAIM:
+            return False
+        fig, ax = plt.subplots(figsize=(5.0, 3.4))
+        try:
+            arrays = draw(ax)
+            if not ax.lines:
+                return False
+            if _use_log_scale(arrays):
+                ax.set_yscale("log")
+            ax.set_title(title, fontsize=9)
+            if any(line.get_label() and not line.get_label().startswith("_") for line in ax.lines):
+                ax.legend(fontsize=7)
+            path = figures_dir / filename
+            _save(fig, path)
+            links.append((title, Path(os.path.relpath(path, report_dir)).as_posix()))
+            return True
+        finally:
+            plt.close(fig)
+
+    for item in items:
+        groups: dict[tuple, list] = defaultdict(list)
+        for path, quantity in item.quantities.items():
+            kind = figure_kind(path, list(quantity.dims))
+            variant, tail = _split_variant(path)
+            values = np.asarray(quantity.values)
+            if kind is None or values.size == 0 or not np.issubdtype(values.dtype, np.number):
+                unplotted.append(_table_row(item.item, path, quantity, fmt_number))
+                continue
+            groups[(kind, tail, tuple(quantity.dims))].append((variant, path, quantity))
+        for (kind, tail, dims), members in groups.items():
+            title = f"{item.item}: {tail} ({kind.replace('_', ' ')})"
+
+            def draw(ax, kind=kind, members=members, tail=tail):
+                arrays = []
+                for variant, _, quantity in members:
+                    dims = list(quantity.dims)
+                    values = _seed_axis_first(quantity.values, dims)
+                    dims = ["seed", *_other_dims(dims)]
+                    _draw_series(ax, kind, variant, values, dims, item.params)
+                    arrays.append(values)
+                ax.set_ylabel(pretty_label(tail))
+                return arrays
+
+            if not emit(title, _safe(f"{item.item}__{tail}__{kind}") + ".png", draw):
+                unplotted.extend(_table_row(item.item, p, q, fmt_number) for _, p, q in members)
+
+    _depth_param_trends(claim_id, items, emit)
+    return links, unplotted
+
+
+def _depth_param_trends(claim_id: str, items: list, emit) -> None:
+    """Headline numbers against a numeric ``depth`` parameter that varies across items."""
+    with_depth = [i for i in items if isinstance(i.params.get("depth"), (int, float))]
+    if len({i.params["depth"] for i in with_depth}) < 2:
+        return
+    names = list(dict.fromkeys(n for i in with_depth for n in i.headline))
+    for name in names:
+        series: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        for item in with_depth:
+            if name in item.headline:
+                others = {k: v for k, v in item.params.items() if k != "depth" and not isinstance(v, (list, dict))}
+                label = ", ".join(f"{k}={v}" for k, v in sorted(others.items()))
+                series[label].append((float(item.params["depth"]), item.headline[name]))
+
+        def draw(ax, series=series, name=name):
+            arrays = []
+            for label, points in sorted(series.items()):
+                points.sort()
+                x = np.array([p[0] for p in points])
+                y = np.array([p[1] for p in points], dtype=float)
+                ax.plot(x, y, "-o", markersize=3, label=label or None)
+                arrays.append(y)
+            ax.set_xlabel("depth")
+            ax.set_ylabel(pretty_label(name))
+            return arrays
+
+        emit(f"{claim_id}: {name} vs depth", _safe(f"depth_trend__{name}") + ".png", draw)
+
+
+def _table_row(item_name: str, path: str, quantity, fmt) -> list[str]:
+    values = np.asarray(quantity.values)
+    if values.size and np.issubdtype(values.dtype, np.number):
+        finite = values[np.isfinite(values)] if np.issubdtype(values.dtype, np.floating) else values
+        stats = [fmt(finite.mean()), fmt(finite.min()), fmt(finite.max())] if finite.size else ["nan"] * 3
+    else:
+        stats = ["—"] * 3
+    return [item_name, path, ", ".join(quantity.dims), "×".join(map(str, values.shape)), *stats]
