@@ -130,10 +130,21 @@ def _use_log_scale(arrays) -> bool:
     return values.size > 0 and bool(np.all(values > 0)) and values.max() / values.min() > 20
 
 
-def _plot_line(ax, x, median, low, high, label, style="-"):
-    (line,) = ax.plot(x, median, style, marker="o", markersize=3, label=label)
+def _plot_line(ax, x, median, low, high, label, style="-", color=None):
+    (line,) = ax.plot(x, median, style, marker="o", markersize=3, label=label, color=color)
     if np.any(np.isfinite(low)) and not np.allclose(low, high, equal_nan=True):
         ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+    return line.get_color()
+
+
+VARIANT_LABELS = {"plain": "Plain", "bn": "BN", "resnet": "ResNet", "resnet_lastbn": "ResNetLastBN"}
+"""Legend names in the paper's words for common first path components."""
+
+
+def _integer_x(ax) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _depth_axis(params: dict, n: int) -> tuple[np.ndarray, str]:
@@ -153,14 +164,16 @@ def _draw_series(ax, kind: str, label: str, values: np.ndarray, dims: list[str],
             steps = [(0, "first record", "--"), (values.shape[-1] - 1, "last record", "-")]
             if values.shape[-1] == 1:
                 steps = steps[1:]
+            color = None
             for index, when, style in steps:
                 median, low, high = _summary(values[..., index])
-                _plot_line(ax, np.arange(1, median.size + 1), median, low, high,
-                           f"{label} ({when})".strip(), style)
+                color = _plot_line(ax, np.arange(1, median.size + 1), median, low, high,
+                                   f"{label} ({when})".strip(), style, color)
         else:
             median, low, high = _summary(values)
             _plot_line(ax, np.arange(1, median.size + 1), median, low, high, label or None)
         ax.set_xlabel("layer")
+        _integer_x(ax)
     elif kind == "loss_curve":
         median, low, high = _summary(values)
         _plot_line(ax, np.arange(median.size), median, low, high, label or None)
@@ -180,6 +193,7 @@ def _draw_series(ax, kind: str, label: str, values: np.ndarray, dims: list[str],
         x, xlabel = _depth_axis(params, median.size)
         _plot_line(ax, x, median, low, high, label or None)
         ax.set_xlabel(xlabel)
+        _integer_x(ax)
 
 
 def _save(fig, path: Path) -> None:
@@ -228,8 +242,10 @@ def claim_figures(claim_id: str, items: list, figures_dir: Path, report_dir: Pat
         finally:
             plt.close(fig)
 
+    # Loss curves of all items of a claim share a figure (as Fig. 4 and 8 overlay settings);
+    # every other kind is drawn per item, its variants (Plain/BN, ...) overlaid.
+    groups: dict[tuple, list] = defaultdict(list)
     for item in items:
-        groups: dict[tuple, list] = defaultdict(list)
         for path, quantity in item.quantities.items():
             kind = figure_kind(path, list(quantity.dims))
             variant, tail = _split_variant(path)
@@ -237,23 +253,27 @@ def claim_figures(claim_id: str, items: list, figures_dir: Path, report_dir: Pat
             if kind is None or values.size == 0 or not np.issubdtype(values.dtype, np.number):
                 unplotted.append(_table_row(item.item, path, quantity, fmt_number))
                 continue
-            groups[(kind, tail, tuple(quantity.dims))].append((variant, path, quantity))
-        for (kind, tail, dims), members in groups.items():
-            title = f"{item.item}: {tail} ({kind.replace('_', ' ')})"
+            owner = "" if kind == "loss_curve" and len(items) > 1 else item.item
+            label = VARIANT_LABELS.get(variant, variant)
+            if not owner and len(items) > 1:
+                label = f"{item.item} {label}".strip()
+            groups[(owner, kind, tail, tuple(quantity.dims))].append((label, item, path, quantity))
+    for (owner, kind, tail, dims), members in groups.items():
+        title = f"{owner or claim_id}: {tail} ({kind.replace('_', ' ')})"
 
-            def draw(ax, kind=kind, members=members, tail=tail):
-                arrays = []
-                for variant, _, quantity in members:
-                    dims = list(quantity.dims)
-                    values = _seed_axis_first(quantity.values, dims)
-                    dims = ["seed", *_other_dims(dims)]
-                    _draw_series(ax, kind, variant, values, dims, item.params)
-                    arrays.append(values)
-                ax.set_ylabel(pretty_label(tail))
-                return arrays
+        def draw(ax, kind=kind, members=members, tail=tail):
+            arrays = []
+            for label, item, _, quantity in members:
+                dims = list(quantity.dims)
+                values = _seed_axis_first(quantity.values, dims)
+                dims = ["seed", *_other_dims(dims)]
+                _draw_series(ax, kind, label, values, dims, item.params)
+                arrays.append(values)
+            ax.set_ylabel(pretty_label(tail))
+            return arrays
 
-            if not emit(title, _safe(f"{item.item}__{tail}__{kind}") + ".png", draw):
-                unplotted.extend(_table_row(item.item, p, q, fmt_number) for _, p, q in members)
+        if not emit(title, _safe(f"{owner or 'all_items'}__{tail}__{kind}") + ".png", draw):
+            unplotted.extend(_table_row(i.item, p, q, fmt_number) for _, i, p, q in members)
 
     _depth_param_trends(claim_id, items, emit)
     return links, unplotted

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -108,12 +109,18 @@ class RunResult:
     def by_claim(self) -> dict[str, list[StoredItem]]:
         """Items grouped by claim id, claims and items in sorted order."""
         groups: dict[str, list[StoredItem]] = defaultdict(list)
-        for item in sorted(self.items, key=lambda i: (i.claim_id, i.item)):
+        for item in sorted(self.items, key=lambda i: (i.claim_id, natural_key(i.item))):
             groups[item.claim_id].append(item)
         return dict(sorted(groups.items()))
 
     def by_key(self) -> dict[str, StoredItem]:
         return {item.key: item for item in self.items}
+
+
+def natural_key(text: str) -> list:
+    """Sort key that orders embedded numbers numerically (``depth=8`` before ``depth=14``)."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part)
+            for part in re.split(r"(\d+)", text) if part]
 
 
 def result_files(run_dir: Path) -> list[Path]:
@@ -285,7 +292,11 @@ def summary_rows(run: RunResult) -> list[list[str]]:
             for i in items
             if i.headline
         ]
-        expected = _unique(e.expected or e.description for i in items for e in i.expectations)
+        expected = _unique(
+            f"{e.description}: {e.expected}" if e.description and e.expected else e.expected or e.description
+            for i in items
+            for e in i.expectations
+        )
         rows.append(
             [
                 f"[{claim_id}](#{_anchor(claim_id)})",

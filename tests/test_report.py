@@ -1,0 +1,173 @@
+"""The markdown report: every claim rendered, valid pipe tables, figures written and linked."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from test_report_store import sample_items, write_run
+
+from lcsuite.figures import figure_kind
+from lcsuite.report import load_run, markdown_table, write_report
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def pipe_tables(markdown: str) -> list[list[str]]:
+    """Every block of consecutive lines starting with '|'."""
+    tables, current = [], []
+    for line in markdown.splitlines():
+        if line.startswith("|"):
+            current.append(line)
+        elif current:
+            tables.append(current)
+            current = []
+    if current:
+        tables.append(current)
+    return tables
+
+
+def split_row(line: str) -> list[str]:
+    """Cells of a pipe-table row, honouring escaped pipes."""
+    assert line.startswith("|") and line.endswith("|"), line
+    return re.split(r"(?<!\\)\|", line[1:-1])
+
+
+def assert_valid_table(lines: list[str]) -> None:
+    assert len(lines) >= 2, f"a table needs a header and a separator: {lines}"
+    width = len(split_row(lines[0]))
+    separator = split_row(lines[1])
+    assert all(re.fullmatch(r"\s*:?-{3,}:?\s*", cell) for cell in separator), lines[1]
+    for line in lines:
+        assert len(split_row(line)) == width, f"{len(split_row(line))} cells, header has {width}: {line}"
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report") / "results"
+    write_run(root, "20240101-000000-aaaaaa", sample_items(fig5_verdict="fail"))
+    output = write_report(root, root.parent / "out" / "report.md")
+    return output, output.read_text(encoding="utf-8")
+
+
+def test_every_claim_has_a_section_and_a_summary_row(rendered):
+    _, text = rendered
+    summary = text.split("## Summary", 1)[1].split("\n## ", 1)[0]
+    for claim in ("fig5_bn_improves_conditioning", "fig3_magnitude_propagation",
+                  "fig6_resnet_last_layer", "table1_lastbn_beats_resnet"):
+        assert f"\n## {claim}\n" in text
+        assert f"[{claim}](#{claim})" in summary
+    assert "## Environment" in text
+
+
+def test_every_table_is_a_valid_pipe_table(rendered):
+    _, text = rendered
+    tables = pipe_tables(text)
+    assert len(tables) >= 10
+    for table in tables:
+        assert_valid_table(table)
+
+
+def test_the_table_checker_rejects_a_ragged_table():
+    with pytest.raises(AssertionError):
+        assert_valid_table(["| a | b |", "| --- | --- |", "| 1 | 2 | 3 |"])
+    with pytest.raises(AssertionError):
+        assert_valid_table(["| a | b |", "| 1 | 2 |"])
+
+
+def test_markdown_table_escapes_pipes_and_newlines_and_pads_short_rows():
+    table = markdown_table(["a", "b"], [["x|y", "two\nlines"], ["only one"]]).splitlines()
+    assert_valid_table(table)
+    assert "x\\|y" in table[2] and "two<br>lines" in table[2]
+
+
+def test_summary_shows_verdict_tier_data_headline_expectation_and_paper_numbers(rendered):
+    _, text = rendered
+    rows = {split_row(line)[0].strip(): [c.strip() for c in split_row(line)]
+            for line in pipe_tables(text.split("## Summary", 1)[1])[0][2:]}
+    fig5 = rows["[fig5_bn_improves_conditioning](#fig5_bn_improves_conditioning)"]
+    assert fig5[2] == "smoke" and fig5[4].startswith("**FAIL**")
+    assert "fraction_below=0.925" in fig5[5] and ">= 80% of points" in fig5[6]
+    fig3 = rows["[fig3_magnitude_propagation](#fig3_magnitude_propagation)"]
+    assert "SUBSTITUTE" in fig3[3] and fig3[4].startswith("PASS")
+    table1 = rows["[table1_lastbn_beats_resnet](#table1_lastbn_beats_resnet)"]
+    assert "7.52" in table1[7] and "0.043" in table1[7]
+
+
+def test_claim_sections_show_expectations_seeds_and_published_tables(rendered):
+    _, text = rendered
+    section = text.split("\n## table1_lastbn_beats_resnet\n", 1)[1].split("\n## ", 1)[0]
+    assert "### Expectations" in section and "91% of points" in section
+    assert "| arch=resnet,depth=8 | PASS |" in section and "| 0, 1 |" in section
+    assert section.index("| arch=resnet,depth=8 |") < section.index("| arch=resnet,depth=14 |")
+    assert "### The paper's numbers: Table 1" in section
+    assert "| ResNetLastBN | 6.5 ± 0.22 | 6.1 ± 0.09 | 5.94 ± 0.18 | 5.68 ± 0.14 |" in section
+    assert "### The paper's numbers: Sec. 5.1" in section
+
+
+def test_figures_exist_and_are_referenced_with_relative_links(rendered):
+    output, text = rendered
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert links, "no figures referenced"
+    for link in links:
+        assert not Path(link).is_absolute() and link.startswith("report_figures/")
+        assert (output.parent / link).read_bytes()[:8] == PNG_MAGIC
+    on_disk = {p.relative_to(output.parent).as_posix() for p in output.parent.rglob("*.png")}
+    assert on_disk == set(links)
+
+
+def test_figures_of_each_kind_are_drawn(rendered):
+    _, text = rendered
+    titles = re.findall(r"!\[([^\]]*)\]", text)
+    # Plain and BN share one per-layer figure, as in the paper.
+    assert "init=random: input/kappa_p80 (per layer)" in titles
+    assert "init=random: train_loss (loss curve)" in titles
+    assert "optimizer=gd: input_magnitude (per layer)" in titles
+    assert "arch=resnet: lambda_max_sx (depth trend)" in titles
+    assert "arch=resnet: loss (loss by depth)" in titles
+    assert "table1_lastbn_beats_resnet: final_train_loss vs depth" in titles
+    # Loss curves of a claim's several items share one figure.
+    assert "table1_lastbn_beats_resnet: train_loss (loss curve)" in titles
+    assert not any(t.startswith("arch=resnet,depth") for t in titles)
+
+
+def test_a_quantity_without_a_figure_kind_is_listed_in_a_table(rendered):
+    _, text = rendered
+    section = text.split("\n## fig3_magnitude_propagation\n", 1)[1].split("\n## ", 1)[0]
+    other = section.split("### Other quantities", 1)[1]
+    assert "| optimizer=gd | weird/histogram | seed, bin, channel | 2×3×4 |" in other
+    assert "histogram" not in "".join(re.findall(r"!\[([^\]]*)\]", text))
+
+
+@pytest.mark.parametrize(
+    ("name", "dims", "kind"),
+    [
+        ("bn/input/kappa_p80", ["seed", "layer", "step"], "per_layer"),
+        ("plain/grad_magnitude", ["seed", "layer"], "per_layer"),
+        ("train_loss", ["seed", "depth", "step"], "loss_by_depth"),
+        ("last/lambda_max", ["seed", "depth", "step"], "depth_trend"),
+        ("train_loss", ["seed", "step"], "loss_curve"),
+        ("lambda_max", ["seed", "step"], None),
+        ("kappa", ["seed", "layer", "class"], None),
+        ("scalar", ["seed"], None),
+    ],
+)
+def test_figure_kind_follows_the_dims_mapping(name, dims, kind):
+    assert figure_kind(name, dims) == kind
+
+
+def test_the_environment_section_names_device_versions_commit_and_time(rendered):
+    _, text = rendered
+    env = text.split("## Environment", 1)[1]
+    for expected in ("| device | cpu |", "| torch | 2.x |", "| git commit | abc1234 |",
+                     "| compute time (sum over items) | 10.5 s |"):
+        assert expected in env
+
+
+def test_the_report_needs_only_the_hdf5_files(tmp_path):
+    root = tmp_path / "results"
+    run_dir = write_run(root, "r1", sample_items()[:1])
+    output = write_report(run_dir, tmp_path / "r.md")
+    assert load_run(run_dir).run_dir == run_dir
+    assert "fig5_bn_improves_conditioning" in output.read_text()
