@@ -452,6 +452,8 @@ def render_report(run: RunResult, output: Path) -> str:
 
     output = Path(output)
     figures_dir = output.parent / f"{output.stem}_figures"
+    for stale in figures_dir.rglob("*.png") if figures_dir.is_dir() else ():
+        stale.unlink()  # figures of an earlier report at this path
     claims = run.by_claim()
     n_pass = sum(claim_verdict(items) == "pass" for items in claims.values())
     parts = [
