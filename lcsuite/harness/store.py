@@ -47,6 +47,7 @@ __all__ = [
     "latest_run",
     "read_latest",
     "write_latest",
+    "write_latest_once",
     "new_run_id",
     "find_reusable",
     "link_into",
@@ -127,6 +128,17 @@ def write_latest(results_dir: Path, run_id: str) -> None:
     tmp = results_dir / f".{LATEST_FILE}.{os.getpid()}.tmp"
     tmp.write_text(run_id + "\n")
     os.replace(tmp, results_dir / LATEST_FILE)
+
+
+_LATEST_WRITTEN: set[tuple[str, str]] = set()
+
+
+def write_latest_once(results_dir: Path, run_id: str) -> None:
+    """:func:`write_latest` once per process and run (called when a run's first item starts)."""
+    key = (str(Path(results_dir).resolve()), run_id)
+    if key not in _LATEST_WRITTEN:
+        write_latest(results_dir, run_id)
+        _LATEST_WRITTEN.add(key)
 
 
 def latest_run(results_dir: Path) -> Path | None:

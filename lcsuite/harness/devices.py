@@ -1,0 +1,102 @@
+"""Devices under pytest-xdist: CPU thread caps per worker and one GPU per worker.
+
+Nothing here initialises CUDA. The controller asks torch once (at configure time, only when
+claims are being run) whether CUDA is available and how many devices there are; workers get
+the answer through ``workerinput`` and set ``CUDA_VISIBLE_DEVICES`` before anything touches
+CUDA.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from typing import MutableMapping
+
+__all__ = [
+    "worker_index",
+    "visible_device_for_worker",
+    "pin_worker_to_gpu",
+    "threads_per_worker",
+    "cap_threads",
+    "cuda_device_count",
+    "torch_version",
+]
+
+_THREADS_CAPPED: list[int] = []
+
+
+def worker_index(worker_id: str | None) -> int | None:
+    """``"gw3"`` -> 3; None (or an unparsable id) -> None."""
+    if not worker_id:
+        return None
+    match = re.fullmatch(r"gw(\d+)", worker_id)
+    return int(match.group(1)) if match else None
+
+
+def visible_device_for_worker(worker_id: str | None, outer_visible: str | None, device_count: int) -> str | None:
+    """The ``CUDA_VISIBLE_DEVICES`` value for a worker: its device, round-robin.
+
+    Respects an outer ``CUDA_VISIBLE_DEVICES`` (``"2,3"`` pins gw0 to 2, gw1 to 3, gw2 to 2);
+    otherwise uses devices ``0..device_count-1``. Returns None when there is nothing to pin
+    (not a worker, or no devices).
+    """
+    index = worker_index(worker_id)
+    if index is None:
+        return None
+    if outer_visible is not None and outer_visible.strip() != "":
+        devices = [d.strip() for d in outer_visible.split(",") if d.strip()]
+    else:
+        devices = [str(i) for i in range(device_count)]
+    if not devices:
+        return None
+    return devices[index % len(devices)]
+
+
+def pin_worker_to_gpu(worker_id: str | None, device_count: int, environ: MutableMapping[str, str] = os.environ) -> str | None:
+    """Set ``CUDA_VISIBLE_DEVICES`` in ``environ`` for this worker; returns the value or None."""
+    device = visible_device_for_worker(worker_id, environ.get("CUDA_VISIBLE_DEVICES"), device_count)
+    if device is not None:
+        environ["CUDA_VISIBLE_DEVICES"] = device
+    return device
+
+
+def threads_per_worker(n_workers: int, cpu_count: int | None = None) -> int:
+    """``max(1, cpu_count // n_workers)``."""
+    cpu_count = cpu_count if cpu_count is not None else (os.cpu_count() or 1)
+    return max(1, cpu_count // max(1, n_workers))
+
+
+def cap_threads(n_workers: int, environ: MutableMapping[str, str] = os.environ) -> int:
+    """Cap this worker's CPU threads: env vars now, torch when (and only if) it is imported.
+
+    Safe to call repeatedly; torch is never imported here.
+    """
+    threads = threads_per_worker(n_workers)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        environ.setdefault(var, str(threads))
+    torch = sys.modules.get("torch")
+    if torch is not None and not _THREADS_CAPPED:
+        torch.set_num_threads(threads)
+        _THREADS_CAPPED.append(threads)
+    return threads
+
+
+def cuda_device_count() -> int:
+    """Number of CUDA devices torch sees (0 without CUDA). Controller only: imports torch."""
+    try:
+        import torch
+
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except Exception:
+        return 0
+
+
+def torch_version() -> str:
+    """The installed torch version without importing torch."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("torch")
+    except PackageNotFoundError:
+        return "not installed"

@@ -1,0 +1,256 @@
+"""Claim files: loading ``claims/*.toml`` and validating them into :class:`Claim`.
+
+A claim file (every key below is checked; unknown keys are errors)::
+
+    id = "prop1_kronecker_spectrum"        # must equal the file stem
+    paper = "Prop. 1, App. A.1"
+    statement = "..."                      # the claim in our own words
+    experiment = "kronecker_spectrum"      # a registered experiment
+    [params]                               # base parameters
+    pairs = 200
+    [grid]                                 # each combination is one item (values are lists)
+    rank = ["full", "deficient"]
+    [tier.smoke]                           # overrides of [params] keys, plus:
+    seeds = [0, 1]                         #   required, list of distinct integers
+    requires_real_data = false             #   optional: refuse substitute data sets
+    timeout_s = 60                         #   optional: per-item wall-clock limit
+    [[expect]]                             # one or more checks (see expectations.py)
+    check = "close"
+    ...
+
+Parameters merge as ``[params]`` < ``[tier.X]`` < grid point. Errors are :class:`ClaimError`,
+whose text is ``<file>: <key.path>: <what is wrong>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from lcsuite.harness.expectations import Expectation, SpecError, build_expectation, did_you_mean
+from lcsuite.harness.quantities import SEED
+
+__all__ = ["ClaimError", "Claim", "Tier", "TIERS", "load_claim", "DEFAULT_ITEM"]
+
+TIERS = ("smoke", "gpu", "paper")
+DEFAULT_ITEM = "default"
+TOP_LEVEL_KEYS = ("id", "paper", "statement", "experiment", "params", "grid", "tier", "expect")
+TIER_SPECIAL_KEYS = ("seeds", "requires_real_data", "timeout_s")
+
+
+class ClaimError(Exception):
+    """A claim file is malformed: ``<file>: <key.path>: <message>``."""
+
+    def __init__(self, file: str, key: str, message: str):
+        super().__init__(f"{file}: {key}: {message}" if key else f"{file}: {message}")
+        self.file, self.key, self.message = file, key, message
+
+
+@dataclass(frozen=True)
+class Tier:
+    """One ``[tier.X]`` table: parameter overrides, seeds and limits."""
+
+    name: str
+    overrides: dict[str, Any]
+    seeds: tuple[int, ...]
+    requires_real_data: bool = False
+    timeout_s: float | None = None
+
+
+@dataclass
+class Claim:
+    """A validated claim file."""
+
+    path: Path
+    display: str
+    id: str
+    paper: str
+    statement: str
+    experiment: str
+    params: dict[str, Any]
+    grid: dict[str, list[Any]]
+    tiers: dict[str, Tier]
+    expectations: list[Expectation]
+    raw: dict[str, Any]
+
+    def items(self) -> list[tuple[str, dict[str, Any]]]:
+        """``(item id, grid point)`` for every grid combination; ``default`` without a grid."""
+        if not self.grid:
+            return [(DEFAULT_ITEM, {})]
+        keys = list(self.grid)
+        points = []
+        for values in itertools.product(*(self.grid[k] for k in keys)):
+            point = dict(zip(keys, values))
+            points.append((",".join(f"{k}={_item_value(v)}" for k, v in point.items()), point))
+        return points
+
+    def item_params(self, tier: str, grid_point: Mapping[str, Any]) -> dict[str, Any]:
+        """Merged parameters: ``[params]`` < ``[tier.<tier>]`` < grid point."""
+        return {**self.params, **self.tiers[tier].overrides, **grid_point}
+
+    def spec_hash(self, tier: str, params: Mapping[str, Any], code_version: str) -> str:
+        """Hash of what determines an item's result: claim spec, tier, params, seeds, code."""
+        payload = {
+            "claim": self.raw,
+            "tier": tier,
+            "params": params,
+            "seeds": list(self.tiers[tier].seeds),
+            "code_version": code_version,
+        }
+        text = json.dumps(payload, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+    def check_outputs(self, declared: Mapping[str, tuple[str, ...]], item: str) -> None:
+        """Check the expectations' quantity paths and dims against declared outputs."""
+        produced = {path: (SEED,) + tuple(dims) for path, dims in declared.items()}
+        for index, expectation in enumerate(self.expectations):
+            try:
+                expectation.validate_against(produced, self.experiment)
+            except SpecError as exc:
+                where = f" (item {item})" if item != DEFAULT_ITEM else ""
+                raise ClaimError(self.display, f"expect[{index}].{exc.key}", exc.message + where) from None
+
+
+def _item_value(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _type_name(value: Any) -> str:
+    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "list", dict: "table"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def load_claim(path: Path, display: str | None = None, check_experiment: bool = True) -> Claim:
+    """Read and validate one claim file; raises :class:`ClaimError`.
+
+    ``display`` is the file name used in messages (e.g. relative to the rootdir). With
+    ``check_experiment`` the experiment name is looked up in the registry.
+    """
+    path = Path(path)
+    display = display or str(path)
+
+    def fail(key: str, message: str):
+        raise ClaimError(display, key, message)
+
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        fail("", f"not valid TOML: {exc}")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail("", f"cannot read: {exc}")
+
+    for key in raw:
+        if key not in TOP_LEVEL_KEYS:
+            fail(key, f"unknown key{did_you_mean(key, TOP_LEVEL_KEYS)}; allowed: {', '.join(TOP_LEVEL_KEYS)}")
+    for key in ("id", "paper", "statement", "experiment"):
+        if key not in raw:
+            fail(key, "missing (required)")
+        if not isinstance(raw[key], str) or not raw[key].strip():
+            fail(key, f"expected a non-empty string, got {_type_name(raw[key])} {raw[key]!r}")
+    if raw["id"] != path.stem:
+        fail("id", f"{raw['id']!r} does not match the file name {path.stem!r}")
+
+    params = raw.get("params", {})
+    if not isinstance(params, dict):
+        fail("params", f"expected a table, got {_type_name(params)}")
+
+    grid = raw.get("grid", {})
+    if not isinstance(grid, dict):
+        fail("grid", f"expected a table, got {_type_name(grid)}")
+    for key, values in grid.items():
+        if not isinstance(values, list) or not values:
+            fail(f"grid.{key}", f"expected a non-empty list of values, got {_type_name(values)} {values!r}")
+        if len({json.dumps(v, sort_keys=True) for v in values}) != len(values):
+            fail(f"grid.{key}", "repeated values")
+
+    tiers_raw = raw.get("tier", {})
+    if not isinstance(tiers_raw, dict):
+        fail("tier", f"expected a table of tiers, got {_type_name(tiers_raw)}")
+    if not tiers_raw:
+        fail("tier", f"missing: define at least one of [tier.{'], [tier.'.join(TIERS)}]")
+    tiers = {}
+    for name, table in tiers_raw.items():
+        if name not in TIERS:
+            fail(f"tier.{name}", f"unknown tier{did_you_mean(name, TIERS)}; tiers: {', '.join(TIERS)}")
+        tiers[name] = _parse_tier(name, table, params, grid, fail)
+
+    expect_raw = raw.get("expect")
+    if expect_raw is None:
+        fail("expect", "missing: give at least one [[expect]] table")
+    if not isinstance(expect_raw, list) or not expect_raw:
+        fail("expect", "expected one or more [[expect]] tables")
+    expectations = []
+    for index, spec in enumerate(expect_raw):
+        try:
+            expectations.append(build_expectation(spec, index))
+        except SpecError as exc:
+            raise ClaimError(display, f"expect[{index}].{exc.key}" if exc.key else f"expect[{index}]", exc.message) from None
+    labels = [e.label for e in expectations]
+    for index, label in enumerate(labels):
+        if labels.index(label) != index:
+            fail(f"expect[{index}].name", f"{label!r} is used by another expectation")
+
+    claim = Claim(
+        path=path, display=display, id=raw["id"], paper=raw["paper"], statement=raw["statement"],
+        experiment=raw["experiment"], params=params, grid=grid, tiers=tiers,
+        expectations=expectations, raw=raw,
+    )
+    if check_experiment:
+        from lcsuite.experiments import UnknownExperiment, get_experiment
+
+        try:
+            found = get_experiment(claim.experiment)
+        except UnknownExperiment as exc:
+            fail("experiment", str(exc))
+        for tier in tiers:
+            for item, point in claim.items():
+                declared = found.declared_outputs(claim.item_params(tier, point))
+                if declared is not None:
+                    claim.check_outputs(declared, item)
+    return claim
+
+
+def _parse_tier(name: str, table: Any, params: dict, grid: dict, fail) -> Tier:
+    key = f"tier.{name}"
+    if not isinstance(table, dict):
+        fail(key, f"expected a table, got {_type_name(table)}")
+    if "seeds" not in table:
+        fail(f"{key}.seeds", "missing (required): a list of integer seeds")
+    seeds = table["seeds"]
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        fail(f"{key}.seeds", f"expected a non-empty list of integers, got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        fail(f"{key}.seeds", "repeated seeds")
+    requires_real = table.get("requires_real_data", False)
+    if not isinstance(requires_real, bool):
+        fail(f"{key}.requires_real_data", f"expected true or false, got {requires_real!r}")
+    timeout = table.get("timeout_s")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
+        fail(f"{key}.timeout_s", f"expected a positive number of seconds, got {timeout!r}")
+    overrides = {k: v for k, v in table.items() if k not in TIER_SPECIAL_KEYS}
+    for param in overrides:
+        if param in grid:
+            fail(f"{key}.{param}", "is a [grid] key; the grid point would override it")
+        if param not in params:
+            options = list(params) + list(TIER_SPECIAL_KEYS)
+            fail(f"{key}.{param}", f"not a key of [params]{did_you_mean(param, options)}; "
+                                   "a tier may only override [params] (or set seeds, requires_real_data, timeout_s)")
+        if params[param] is not None and overrides[param] is not None and _kind(params[param]) != _kind(overrides[param]):
+            fail(f"{key}.{param}", f"expected {_type_name(params[param])} like [params].{param}, "
+                                   f"got {_type_name(overrides[param])} {overrides[param]!r}")
+    return Tier(name, overrides, tuple(seeds), requires_real, float(timeout) if timeout is not None else None)
+
+
+def _kind(value: Any) -> str:
+    """Type class used to compare a tier override with its base (ints and floats mix)."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    return type(value).__name__
