@@ -1,0 +1,130 @@
+"""Helpers shared by several experiments: data loading through the context (with provenance)
+and per-layer statistic snapshots as named arrays.
+
+Data
+----
+:func:`load_mnist` / :func:`load_mnist_train_test` resolve MNIST (or its labelled substitute)
+from ``ctx.data_root`` for ``ctx.tier`` and record the provenance on ``ctx``.
+
+Per-layer statistics
+--------------------
+A *snapshot* is ``{statistic name: float64 array (layer,)}`` taken from one
+:class:`lcsuite.conditioning.Analysis`; :func:`stack_snapshots` stacks snapshots taken at
+several checkpoints into ``(checkpoint, layer)`` arrays. Statistic names (see
+:data:`LAYER_STATISTICS`)::
+
+    input/lambda_max  grad/lambda_max  fim/lambda_max      λmax of Sx, Sg, Sx ⊗ Sg
+    input/kappa_p<P>  grad/kappa_p<P>  fim/kappa_p<P>      kappa_p, P a percentage (e.g. 80)
+    input/magnitude   grad/magnitude                       sqrt(E‖x‖²), sqrt(E‖g‖²)
+    input/zero_eigs                                        eigenvalues of Sx ≤ rtol·λmax(Sx)
+    input/dying_units input/full_units                     input units never / always active
+    weight_domination_ratio                                σmax(dL/dW) / σmax(W)
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from lcsuite.experiments import ExperimentContext
+
+__all__ = [
+    "LAYER_STATISTICS",
+    "layer_statistic",
+    "load_mnist",
+    "load_mnist_train_test",
+    "snapshot",
+    "stack_snapshots",
+]
+
+
+# --- data -------------------------------------------------------------------------------------
+
+
+def load_mnist(ctx: ExperimentContext, *, split: str = "train", limit: int | None = None,
+               image_size: int | None = None, standardize: bool | tuple[float, float] = False):
+    """MNIST ``split`` (or the digits substitute) for ``ctx.tier``, provenance recorded on ctx.
+
+    Returns:
+        :class:`lcsuite.data.Dataset`, inputs ``(N, 1, S, S)`` float32 (S = 28 for MNIST, 8 for
+        the substitute unless ``image_size``), targets ``(N,)``; first ``limit`` examples.
+    """
+    from lcsuite.data import resolve_mnist
+
+    data = resolve_mnist(ctx.data_root, tier=ctx.tier, split=split, image_size=image_size,
+                         standardize=standardize, limit=limit)
+    ctx.record_data(data.provenance.to_dict())
+    return data
+
+
+def load_mnist_train_test(ctx: ExperimentContext, *, test_fraction: float, limit: int | None = None,
+                          split_seed: int = 0, image_size: int | None = None,
+                          standardize: bool | tuple[float, float] = False):
+    """The first ``limit`` examples of MNIST's train split (or what resolves in its place),
+    split deterministically (permutation seeded by ``split_seed``) into held-out parts.
+
+    Both parts' provenances (which name the split) are recorded on ctx.
+
+    Returns:
+        ``(train, test)`` :class:`lcsuite.data.Dataset` pair.
+    """
+    from lcsuite.data import resolve_mnist
+
+    data = resolve_mnist(ctx.data_root, tier=ctx.tier, split="train", image_size=image_size,
+                         standardize=standardize, limit=limit)
+    train, test = data.split(test_fraction, seed=split_seed)
+    ctx.record_data(train.provenance.to_dict())
+    ctx.record_data(test.provenance.to_dict())
+    return train, test
+
+
+# --- per-layer statistics ---------------------------------------------------------------------
+
+
+def _zero_eigs(layer) -> float:
+    spectrum = layer.input_spectrum
+    top = float(spectrum[0]) if spectrum.numel() else 0.0
+    if top <= 0:
+        return float(spectrum.numel())
+    return float((spectrum <= layer.input_rtol * top).sum())
+
+
+LAYER_STATISTICS: dict[str, Callable] = {
+    "input/lambda_max": lambda layer: layer.input_lambda_max,
+    "grad/lambda_max": lambda layer: layer.grad_lambda_max,
+    "fim/lambda_max": lambda layer: layer.lambda_max,
+    "input/magnitude": lambda layer: layer.input_magnitude,
+    "grad/magnitude": lambda layer: layer.grad_magnitude,
+    "input/zero_eigs": _zero_eigs,
+    "input/dying_units": lambda layer: float(layer.dying_units),
+    "input/full_units": lambda layer: float(layer.full_units),
+    "weight_domination_ratio": lambda layer: layer.weight_domination_ratio,
+}
+_FACTOR_NAMES = {"input": "input", "grad": "grad", "fim": "fim"}
+
+
+def layer_statistic(name: str) -> Callable:
+    """The function ``LayerAnalysis -> float`` of a statistic name (see the module docstring)."""
+    if name in LAYER_STATISTICS:
+        return LAYER_STATISTICS[name]
+    factor, _, rest = name.partition("/")
+    if factor in _FACTOR_NAMES and rest.startswith("kappa_p"):
+        p = float(rest[len("kappa_p"):]) / 100.0
+        return lambda layer: layer.kappa(p, _FACTOR_NAMES[factor])
+    raise KeyError(f"unknown layer statistic {name!r}; known: {', '.join(LAYER_STATISTICS)}, "
+                   "<input|grad|fim>/kappa_p<P>")
+
+
+def snapshot(analysis, names: Iterable[str]) -> dict[str, np.ndarray]:
+    """``{name: float64 array (layer,)}`` of the statistics ``names`` of every analysed layer."""
+    return {name: np.asarray([layer_statistic(name)(layer) for layer in analysis.layers], dtype=np.float64)
+            for name in names}
+
+
+def stack_snapshots(snapshots: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Stack per-checkpoint snapshots into ``{name: float64 array (checkpoint, layer)}``."""
+    if not snapshots:
+        raise ValueError("no snapshots to stack")
+    return {name: np.stack([np.asarray(s[name], dtype=np.float64) for s in snapshots])
+            for name in snapshots[0]}
