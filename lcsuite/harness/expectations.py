@@ -147,6 +147,19 @@ def did_you_mean(word: str, options) -> str:
 # --- helpers ----------------------------------------------------------------------------------
 
 
+def _nanmin(values) -> float:
+    """Minimum ignoring NaN; NaN (without a warning) when nothing else is left."""
+    values = np.asarray(values, dtype=float)
+    finite = values[~np.isnan(values)]
+    return float(finite.min()) if finite.size else float("nan")
+
+
+def _nanmax(values) -> float:
+    values = np.asarray(values, dtype=float)
+    finite = values[~np.isnan(values)]
+    return float(finite.max()) if finite.size else float("nan")
+
+
 def _fmt(x: float) -> str:
     return f"{x:.4g}" if np.isfinite(x) else str(x)
 
@@ -340,8 +353,8 @@ class Less(_Comparison):
 
     def headline_value(self, numbers, fraction):
         # Against a fixed bound the extreme left value says more than the fraction.
-        if _is_number(self.right) and not _is_number(self.left) and numbers["left"].size:
-            return float(np.nanmax(numbers["left"]) if self.check_name == "less" else np.nanmin(numbers["left"]))
+        if self.at_least == 1 and _is_number(self.right) and not _is_number(self.left) and numbers["left"].size:
+            return float(_nanmax(numbers["left"]) if self.check_name == "less" else _nanmin(numbers["left"]))
         return fraction
 
 
@@ -369,7 +382,7 @@ class Close(_Comparison):
             relative = np.where(right != 0, error / np.abs(right), np.where(error == 0, 0.0, np.inf))
         ok = error <= self.atol + self.rtol * np.abs(right)
         expected = f"{self._operand_text('left')} equals {self._operand_text('right')} to rtol {_fmt(self.rtol)}, atol {_fmt(self.atol)}"
-        detail = f"max relative error {_fmt(np.nanmax(relative))}, max absolute error {_fmt(np.nanmax(error))}" if error.size else ""
+        detail = f"max relative error {_fmt(_nanmax(relative))}, max absolute error {_fmt(_nanmax(error))}" if error.size else ""
         return ok, dims, {"left": left, "right": right, "relative_error": relative}, expected, detail
 
     def headline_value(self, numbers, fraction):
@@ -403,7 +416,7 @@ class Ratio(_Comparison):
         low = _fmt(self.min) if self.min is not None else "-inf"
         high = _fmt(self.max) if self.max is not None else "inf"
         expected = f"{self._operand_text('left')} / {self._operand_text('right')} within [{low}, {high}]"
-        detail = f"ratio ranges {_fmt(np.nanmin(ratio))} .. {_fmt(np.nanmax(ratio))}" if ratio.size else ""
+        detail = f"ratio ranges {_fmt(_nanmin(ratio))} .. {_fmt(_nanmax(ratio))}" if ratio.size else ""
         return ok, dims, {"left": left, "right": right, "ratio": ratio}, expected, detail
 
 
@@ -453,17 +466,17 @@ class Monotone(_AlongCheck):
             tau = sign * kendall_tau(values)
             ok = tau >= self.kendall_tau_min
             expected = f"{self.quantity} {self.direction} along {self.along} (Kendall tau ≥ {_fmt(self.kendall_tau_min)})"
-            detail = f"tau ranges {_fmt(np.nanmin(tau))} .. {_fmt(np.nanmax(tau))}"
+            detail = f"tau ranges {_fmt(_nanmin(tau))} .. {_fmt(_nanmax(tau))}"
             return ok, dims, {"values": values, "tau": tau}, expected, detail
         steps = sign * np.diff(values, axis=-1)
         ok = np.all(steps > 0 if self.strict else steps >= 0, axis=-1)
         kind = "strictly " if self.strict else ""
         expected = f"{self.quantity} {kind}{self.direction} along {self.along}"
-        detail = f"smallest step in that direction {_fmt(np.nanmin(steps))}"
+        detail = f"smallest step in that direction {_fmt(_nanmin(steps))}"
         return ok, dims, {"values": values, "steps": steps}, expected, detail
 
     def headline_value(self, numbers, fraction):
-        return float(np.nanmin(numbers["tau"])) if "tau" in numbers else fraction
+        return float(_nanmin(numbers["tau"])) if "tau" in numbers else fraction
 
 
 class Exponential(_AlongCheck):
@@ -494,12 +507,12 @@ class Exponential(_AlongCheck):
         if self.min_fold is not None:
             ok &= fold >= self.min_fold
             expected += f" and first-to-last fold ≥ {_fmt(self.min_fold)}"
-        detail = (f"slope per step {_fmt(np.nanmin(slope))} .. {_fmt(np.nanmax(slope))}, "
-                  f"R² min {_fmt(np.nanmin(r2) if np.isfinite(r2).any() else np.nan)}, fold min {_fmt(np.nanmin(fold))}")
+        detail = (f"slope per step {_fmt(_nanmin(slope))} .. {_fmt(_nanmax(slope))}, "
+                  f"R² min {_fmt(_nanmin(r2))}, fold min {_fmt(_nanmin(fold))}")
         return ok, dims, {"values": values, "slope": slope, "r2": r2, "fold": fold}, expected, detail
 
     def headline_value(self, numbers, fraction):
-        return float(np.nanmin(numbers["fold"]))
+        return float(_nanmin(numbers["fold"]))
 
 
 class Spread(_AlongCheck):
@@ -514,11 +527,11 @@ class Spread(_AlongCheck):
             spread = magnitude.max(axis=-1) / magnitude.min(axis=-1)
         ok = spread <= self.max_ratio
         expected = f"max/min of |{self.quantity}| along {self.along} ≤ {_fmt(self.max_ratio)}"
-        detail = f"max/min ranges {_fmt(np.nanmin(spread))} .. {_fmt(np.nanmax(spread))}"
+        detail = f"max/min ranges {_fmt(_nanmin(spread))} .. {_fmt(_nanmax(spread))}"
         return ok, dims, {"values": values, "spread": spread}, expected, detail
 
     def headline_value(self, numbers, fraction):
-        return float(np.nanmax(numbers["spread"]))
+        return float(_nanmax(numbers["spread"]))
 
 
 CHECKS: dict[str, type[Expectation]] = {
