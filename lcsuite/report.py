@@ -242,7 +242,7 @@ def describe_data(items: list[StoredItem]) -> str:
     for item in items:
         for prov in item.data:
             seen[describe_provenance(prov)[0]] = None
-    return "<br>".join(seen) if seen else "—"
+    return "<br>".join(seen) if seen else "none (synthetic)"
 
 
 def format_headline(headline: dict[str, float]) -> str:
@@ -292,11 +292,8 @@ def summary_rows(run: RunResult) -> list[list[str]]:
             for i in items
             if i.headline
         ]
-        expected = _unique(
-            f"{e.description}: {e.expected}" if e.description and e.expected else e.expected or e.description
-            for i in items
-            for e in i.expectations
-        )
+        # The expected trend in words; the exact thresholds are in the claim's section.
+        expected = _unique(e.description or e.expected for i in items for e in i.expectations)
         rows.append(
             [
                 f"[{claim_id}](#{_anchor(claim_id)})",

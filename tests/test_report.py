@@ -88,7 +88,7 @@ def test_summary_shows_verdict_tier_data_headline_expectation_and_paper_numbers(
             for line in pipe_tables(text.split("## Summary", 1)[1])[0][2:]}
     fig5 = rows["[fig5_bn_improves_conditioning](#fig5_bn_improves_conditioning)"]
     assert fig5[2] == "smoke" and fig5[4].startswith("**FAIL**")
-    assert "fraction_below=0.925" in fig5[5] and ">= 80% of points" in fig5[6]
+    assert "fraction_below=0.925" in fig5[5] and "init=random: BN below Plain" in fig5[6]
     fig3 = rows["[fig3_magnitude_propagation](#fig3_magnitude_propagation)"]
     assert "SUBSTITUTE" in fig3[3] and fig3[4].startswith("PASS")
     table1 = rows["[table1_lastbn_beats_resnet](#table1_lastbn_beats_resnet)"]
