@@ -174,3 +174,20 @@ def test_data_check_lists_found_and_substituted_sets(tmp_path, capsys, monkeypat
     assert f"searched: {tmp_path}" in out
     assert "digits (MNIST substitute)" in out and "not found" in out
     assert main(["data", "check", "--data", str(tmp_path / "missing")]) == 2
+
+
+def test_the_nightly_script_is_valid_bash_and_wired_into_tox():
+    root = Path(__file__).parents[1]
+    script = root / ".ci" / "nightly"
+    assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
+    text = script.read_text()
+    for step in ("run --tier", "--rerun", "report.md", "compare", "--tolerance-file"):
+        assert step in text, step
+    tox = root / "tox.ini"
+    nightly = tox.read_text().split("[testenv:nightly]", 1)[1].split("\n[", 1)[0]
+    assert "bash .ci/nightly" in nightly
+    from lcsuite.compare import Tolerances
+
+    tolerances = Tolerances.from_file(root / ".ci" / "nightly-tolerances.toml")
+    assert tolerances.default == 0.1
+    assert tolerances.for_path("appB_layerwise_cost/width=256/headline/speedup") == float("inf")
