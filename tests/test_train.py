@@ -175,3 +175,11 @@ def test_bad_arguments():
         train(small_mlp(), data, lr=0.1)
     with pytest.raises(ValueError, match="valid: gd, sgd, adam"):
         train(small_mlp(), data, optimizer="lbfgs", lr=0.1, steps=1)
+
+
+def test_progress_bar_does_not_change_results(digits, capsys):
+    seed_everything(0)
+    quiet = train(small_mlp(), digits, optimizer="gd", lr=0.1, steps=5)
+    seed_everything(0)
+    shown = train(small_mlp(), digits, optimizer="gd", lr=0.1, steps=5, progress=True)
+    assert torch.equal(quiet.losses, shown.losses)
