@@ -227,8 +227,12 @@ def claim_figures(claim_id: str, items: list, figures_dir: Path, report_dir: Pat
             return False
         fig, ax = plt.subplots(figsize=(5.0, 3.4))
         try:
-            arrays = draw(ax)
-            if not ax.lines:
+            try:
+                arrays = draw(ax)
+            except (ValueError, IndexError, TypeError):
+                return False  # data that does not fit the kind's shape: listed in the table
+            finite = any(np.isfinite(np.asarray(line.get_ydata(), dtype=float)).any() for line in ax.lines)
+            if not finite:
                 return False
             if _use_log_scale(arrays):
                 ax.set_yscale("log")

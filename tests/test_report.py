@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from test_report_store import sample_items, write_run
 
@@ -171,3 +172,20 @@ def test_the_report_needs_only_the_hdf5_files(tmp_path):
     output = write_report(run_dir, tmp_path / "r.md")
     assert load_run(run_dir).run_dir == run_dir
     assert "fig5_bn_improves_conditioning" in output.read_text()
+
+
+def test_quantities_that_cannot_be_drawn_fall_back_to_the_table(tmp_path):
+    from test_report_store import item_spec
+
+    nan_curve = np.full((2, 4), np.nan)
+    counts = np.array([[0, 1, 3], [0, 2, 4]])  # integer dying-unit counts per layer
+    spec = item_spec("sec42_dying_neurons", "default", quantities={
+        "plain/kappa": (nan_curve, ["seed", "layer"]),
+        "plain/dying_units": (counts, ["seed", "layer"]),
+    })
+    root = tmp_path / "results"
+    write_run(root, "r1", [spec])
+    text = write_report(root, tmp_path / "report.md").read_text()
+    assert "![default: dying_units (per layer)]" in text
+    assert "![default: kappa" not in text
+    assert "| default | plain/kappa | seed, layer | 2×4 | nan | nan | nan |" in text
