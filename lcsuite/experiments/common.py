@@ -4,7 +4,8 @@ and per-layer statistic snapshots as named arrays.
 Data
 ----
 :func:`load_mnist` / :func:`load_mnist_train_test` resolve MNIST (or its labelled substitute)
-from ``ctx.data_root`` for ``ctx.tier`` and record the provenance on ``ctx``.
+from ``ctx.data_root`` for ``ctx.tier`` and record the provenance on ``ctx``;
+:func:`load_cifar_train_test` does the same for CIFAR-10/100 (disjoint train and test parts).
 
 Per-layer statistics
 --------------------
@@ -31,6 +32,7 @@ from lcsuite.experiments import ExperimentContext
 
 __all__ = [
     "LAYER_STATISTICS",
+    "load_cifar_train_test",
     "layer_statistic",
     "load_mnist",
     "load_mnist_train_test",
@@ -128,3 +130,35 @@ def stack_snapshots(snapshots: Sequence[Mapping[str, np.ndarray]]) -> dict[str, 
         raise ValueError("no snapshots to stack")
     return {name: np.stack([np.asarray(s[name], dtype=np.float64) for s in snapshots])
             for name in snapshots[0]}
+
+
+# --- CIFAR data -------------------------------------------------------------------------------
+
+
+def load_cifar_train_test(ctx: ExperimentContext, *, train_size: int | None, test_size: int | None,
+                          num_classes: int = 10, image_size: int | None = None):
+    """CIFAR-10/100's train and test splits (or the labelled substitute) for ``ctx.tier``.
+
+    Real data: the first ``train_size`` / ``test_size`` examples of the official splits. The
+    substitute draws its train and test splits from separate random streams, so the two parts
+    never share an example. ``image_size`` (e.g. 16) area-downsamples both parts (32 -> S);
+    the provenance notes say so. Both provenances are recorded on ctx.
+
+    Returns:
+        ``(train, test)`` :class:`lcsuite.data.Dataset` pair, inputs ``(N, 3, S, S)`` float32
+        (S = 32 unless ``image_size``), targets ``(N,)`` int64.
+    """
+    from lcsuite.data import resolve_cifar
+    from lcsuite.data.preprocess import resize
+
+    parts = []
+    for split, size in (("train", train_size), ("test", test_size)):
+        data = resolve_cifar(ctx.data_root, tier=ctx.tier, num_classes=num_classes, split=split,
+                             limit=size, substitute_size=size, seed=0)
+        if image_size is not None and image_size != data.inputs.shape[-1]:
+            data.inputs = resize(data.inputs, image_size).contiguous()
+            data.provenance = data.provenance.with_note(
+                f"area-downsampled to {image_size}x{image_size} to fit the tier's budget")
+        ctx.record_data(data.provenance.to_dict())
+        parts.append(data)
+    return parts[0], parts[1]
