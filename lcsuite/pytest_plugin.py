@@ -155,6 +155,7 @@ class LcState:
         return RunSettings(
             results_dir=self.results_dir, run_id=self.run_id, previous_run_id=self.previous_run_id,
             tier=self.tier, data_root=Path(data) if data else None,
+            device="cpu" if self.tier == "smoke" or self.cuda_count == 0 else "cuda",
             download=self.config.getoption("lc_download"), rerun=self.config.getoption("lc_rerun"),
             n_workers=self.n_workers, progress=_log.info,
         )

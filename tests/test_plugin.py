@@ -26,6 +26,11 @@ def count_call(ctx):
     if counter:
         with open(counter, "a") as f:
             f.write(f"{ctx.params.get('name', 'toy')}:{ctx.seed}\\n")
+    devices = os.environ.get("TOY_DEVICES")
+    if devices:
+        with open(devices, "a") as f:
+            f.write(f"{os.environ.get('PYTEST_XDIST_WORKER')} {os.environ.get('CUDA_VISIBLE_DEVICES')} "
+                    f"{ctx.device} {os.environ.get('OMP_NUM_THREADS')}\\n")
 
 @experiment("toy_line", outputs={"values": ("layer",), "total": ()})
 def toy_line(ctx):
@@ -305,3 +310,38 @@ def test_killed_run_leaves_no_corrupt_file_and_rerun_reuses_completed_items(toy,
     assert calls(tmp_path) == ["fast:0", "fast:1", "slow:0", "slow:0", "slow:1"]  # toy_a reused
     verdicts = {r.claim_id: r.verdict for r in store.iter_run(store.latest_run(results))}
     assert verdicts == {"toy_a": "pass", "toy_b": "pass"}
+
+
+def test_gpu_tier_pins_each_xdist_worker_to_a_device(toy, tmp_path, monkeypatch):
+    # No GPU here: the device count comes from the override, the experiment never touches CUDA.
+    write_claim(toy, "toy_grid", LINE_PASS.replace("[tier.smoke]", '[grid]\nslope = [1.0, 2.0, 3.0, 4.0]\n[tier.gpu]'))
+    monkeypatch.setenv("LCSUITE_CUDA_DEVICE_COUNT", "2")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "5,7")
+    monkeypatch.setenv("TOY_DEVICES", str(tmp_path / "devices.txt"))
+    process = _pytest_subprocess(toy, "claims", "-n", "2", "--lc-tier", "gpu", "--lc-results", "res")
+    out, _ = process.communicate(timeout=240)
+    assert "4 passed" in out, out
+    seen = {tuple(line.split()) for line in (tmp_path / "devices.txt").read_text().splitlines()}
+    assert {(w, v, d) for w, v, d, _ in seen} <= {("gw0", "5", "cuda"), ("gw1", "7", "cuda")}
+    assert all(threads.isdigit() for *_, threads in seen)  # thread cap set in each worker
+
+
+def test_timeout_and_real_data_requirement_are_item_errors(toy, monkeypatch):
+    write_claim(toy, "toy_slow", LINE_PASS.replace("seeds = [0, 1]", "seeds = [0]\ntimeout_s = 0.5"))
+    write_claim(toy, "toy_real", LINE_PASS.replace('name = "line"', 'name = "real"')
+                .replace("seeds = [0, 1]", "seeds = [0]\nrequires_real_data = true"))
+    monkeypatch.setenv("TOY_SLEEP_ITEM", "line")
+    monkeypatch.setenv("TOY_SLEEP_S", "30")
+    result = toy.runpytest("claims", "--lc-tier", "smoke", "--lc-results", "res")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines_random([
+        "*ItemTimeout: exceeded the tier's timeout_s = 0.5 s*",
+        "*tier 'smoke' requires real data, but the experiment used toyset(test, 10) [[]substitute[]]*",
+    ])
+
+
+def test_claim_without_the_tier_is_skipped(toy):
+    write_claim(toy, "toy_pass", LINE_PASS)
+    result = toy.runpytest("claims", "--lc-tier", "paper", "--lc-results", "res", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*claims/toy_pass.toml: defines no [[]tier.paper[]] (tiers: smoke)*"])

@@ -82,8 +82,17 @@ def cap_threads(n_workers: int, environ: MutableMapping[str, str] = os.environ) 
     return threads
 
 
-def cuda_device_count() -> int:
-    """Number of CUDA devices torch sees (0 without CUDA). Controller only: imports torch."""
+DEVICE_COUNT_ENV = "LCSUITE_CUDA_DEVICE_COUNT"
+
+
+def cuda_device_count(environ: MutableMapping[str, str] = os.environ) -> int:
+    """Number of CUDA devices torch sees (0 without CUDA). Controller only: imports torch.
+
+    ``LCSUITE_CUDA_DEVICE_COUNT`` overrides the answer without importing torch (for tests of
+    the worker pinning on machines without a GPU, and for hosts where the count is known).
+    """
+    if environ.get(DEVICE_COUNT_ENV, "").strip():
+        return int(environ[DEVICE_COUNT_ENV])
     try:
         import torch
 

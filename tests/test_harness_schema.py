@@ -1,0 +1,95 @@
+"""Claim-file schema: merging, items, spec hash and the tier rules (files with a toy experiment)."""
+
+import pytest
+
+from lcsuite.harness.schema import ClaimError, load_claim
+
+BASE = '''
+id = "{id}"
+paper = "Toy 1"
+statement = "A toy statement."
+experiment = "anything"
+[params]
+width = 8
+lr = 0.1
+[grid]
+init = ["random", "he"]
+use_bn = [true, false]
+[tier.smoke]
+width = 4
+seeds = [0, 1]
+[tier.gpu]
+seeds = [0]
+timeout_s = 30
+requires_real_data = true
+[[expect]]
+check = "less"
+left = "a"
+right = "b"
+'''
+
+
+def load(tmp_path, text, name="toy_claim"):
+    path = tmp_path / "claims" / f"{name}.toml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text.format(id=name) if "{id}" in text else text)
+    return load_claim(path, display=f"claims/{name}.toml", check_experiment=False)
+
+
+def test_items_and_merge_order(tmp_path):
+    claim = load(tmp_path, BASE)
+    items = dict(claim.items())
+    assert list(items) == ["init=random,use_bn=true", "init=random,use_bn=false",
+                           "init=he,use_bn=true", "init=he,use_bn=false"]
+    params = claim.item_params("smoke", items["init=he,use_bn=false"])
+    assert params == {"width": 4, "lr": 0.1, "init": "he", "use_bn": False}
+    assert claim.item_params("gpu", {})["width"] == 8
+    gpu = claim.tiers["gpu"]
+    assert gpu.seeds == (0,) and gpu.timeout_s == 30 and gpu.requires_real_data
+
+
+def test_without_grid_the_item_is_default(tmp_path):
+    claim = load(tmp_path, BASE.replace('[grid]\ninit = ["random", "he"]\nuse_bn = [true, false]\n', ""))
+    assert claim.items() == [("default", {})]
+
+
+def test_spec_hash_changes_with_what_determines_the_result(tmp_path):
+    claim = load(tmp_path, BASE)
+    params = claim.item_params("smoke", {"init": "he", "use_bn": True})
+    reference = claim.spec_hash("smoke", params, "0.1.0+abc")
+    assert reference == claim.spec_hash("smoke", dict(params), "0.1.0+abc")
+    assert reference != claim.spec_hash("smoke", {**params, "lr": 0.2}, "0.1.0+abc")
+    assert reference != claim.spec_hash("smoke", params, "0.1.0+def")
+    assert reference != claim.spec_hash("gpu", params, "0.1.0+abc")
+
+
+@pytest.mark.parametrize(
+    "old, new, key, message",
+    [
+        ("[tier.smoke]\nwidth = 4", "[tier.smoke]\nwidht = 4", "tier.smoke.widht", "did you mean 'width'"),
+        ("[tier.smoke]\nwidth = 4", "[tier.smoke]\ninit = 'he'", "tier.smoke.init", "[grid] key"),
+        ("[tier.smoke]\nwidth = 4", "[tier.smoke]\nwidth = 'four'", "tier.smoke.width", "expected integer"),
+        ("[tier.gpu]", "[tier.gpus]", "tier.gpus", "did you mean 'gpu'"),
+        ("seeds = [0, 1]", "seeds = [0, 0]", "tier.smoke.seeds", "repeated"),
+        ("seeds = [0]", "", "tier.gpu.seeds", "missing"),
+        ("timeout_s = 30", "timeout_s = -1", "tier.gpu.timeout_s", "positive"),
+        ('use_bn = [true, false]', 'use_bn = true', "grid.use_bn", "non-empty list"),
+        ('paper = "Toy 1"', "paper = 1", "paper", "non-empty string"),
+        ('check = "less"', 'check = "less"\nfactor = "big"', "expect[0].factor", "expected a number"),
+    ],
+)
+def test_malformed_claims_name_the_key(tmp_path, old, new, key, message):
+    assert old in BASE
+    with pytest.raises(ClaimError) as error:
+        load(tmp_path, BASE.replace(old, new, 1))
+    assert error.value.key == key
+    assert message in error.value.message
+    assert str(error.value).startswith(f"claims/toy_claim.toml: {key}: ")
+
+
+def test_missing_expectations_and_tiers(tmp_path):
+    no_expect = BASE[: BASE.index("[[expect]]")]
+    with pytest.raises(ClaimError, match="expect: missing"):
+        load(tmp_path, no_expect)
+    with pytest.raises(ClaimError, match="tier: missing"):
+        load(tmp_path, BASE[: BASE.index("[tier.smoke]")] + BASE[BASE.index("[[expect]]"):])
