@@ -11,7 +11,8 @@ where ``mu`` is the scaling of ``dL/dh_K``. The loss here is linear in the outpu
 ``L = Σ c ⊙ h_K`` with a fixed ``c``, so ``mu = 1``. (The paper indexes x_k as the layer
 output, which shifts the products by one layer; the statement is the same.)
 
-Each trial draws a depth in ``1..max_depth``, widths in ``min_width..max_width`` and
+Each trial draws a depth in ``1..max_depth``, input/hidden/output widths in
+``min_width..max_width`` (one bias-free :class:`lcsuite.models.MLP`) and
 ``alpha_k`` log-uniform in ``[alpha_min, alpha_max]``, runs the network in float64 with and
 without the scaling, and reports the largest norm-wise relative error over layers between the
 scaled quantity and the prediction.
@@ -23,9 +24,9 @@ import math
 
 import numpy as np
 import torch
-from torch import nn
 
 from lcsuite.experiments import ExperimentContext, experiment
+from lcsuite.models import MLP
 
 PER_TRIAL = ("trial",)
 OUTPUTS = {
@@ -37,19 +38,9 @@ OUTPUTS = {
 }
 
 
-def bias_free_relu_mlp(widths: list[int]) -> nn.Sequential:
-    """``Linear(bias=False)`` layers with ReLU between them (none after the last), float64."""
-    layers: list[nn.Module] = []
-    for k, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:])):
-        layers.append(nn.Linear(fan_in, fan_out, bias=False, dtype=torch.float64))
-        if k < len(widths) - 2:
-            layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
-
-
-def _signals(model: nn.Sequential, inputs: torch.Tensor, output_weights: torch.Tensor):
+def _signals(model: MLP, inputs: torch.Tensor, output_weights: torch.Tensor):
     """Per linear layer: input x_k, output-gradient g_k and weight-gradient, for L = Σ c ⊙ h_K."""
-    linears = [m for m in model if isinstance(m, nn.Linear)]
+    linears = model.linears
     layer_inputs, outputs = [], []
 
     def record(module, args, out):
@@ -86,13 +77,14 @@ def rectifier_scaling(ctx: ExperimentContext) -> dict:
     rows: dict[str, list[float]] = {path: [] for path in OUTPUTS}
     for _ in range(int(params["trials"])):
         depth = int(rng.integers(1, params["max_depth"] + 1))
-        widths = [int(w) for w in rng.integers(params["min_width"], params["max_width"] + 1, depth + 1)]
+        in_features, width, out_features = (int(w) for w in rng.integers(params["min_width"], params["max_width"] + 1, 3))
         alphas = np.exp(rng.uniform(math.log(params["alpha_min"]), math.log(params["alpha_max"]), depth))
-        model = bias_free_relu_mlp(widths).to(ctx.device)
-        inputs = torch.randn(int(params["batch"]), widths[0], dtype=torch.float64, device=ctx.device)
-        output_weights = torch.randn(int(params["batch"]), widths[-1], dtype=torch.float64, device=ctx.device)
+        model = MLP(in_features, out_features, depth, width, norm="none", init="random", bias=False)
+        model = model.to(device=ctx.device, dtype=torch.float64)
+        inputs = torch.randn(int(params["batch"]), in_features, dtype=torch.float64, device=ctx.device)
+        output_weights = torch.randn(int(params["batch"]), out_features, dtype=torch.float64, device=ctx.device)
         xs, gs, dws = _signals(model, inputs, output_weights)
-        linears = [m for m in model if isinstance(m, nn.Linear)]
+        linears = model.linears
         with torch.no_grad():
             for layer, alpha in zip(linears, alphas):
                 layer.weight.mul_(float(alpha))
