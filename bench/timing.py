@@ -1,0 +1,83 @@
+"""Side-by-side wall-clock timing: medians over interleaved repeats, after warmup.
+
+Every function of one comparison runs in the same process, round-robin (A B C, B C A, ...),
+so that drift in a shared machine's load hits all of them alike; the median of each is
+reported with all samples. Functions slower than the time budget are repeated fewer times
+(at least once after the warmup run), as asv does for slow benchmarks.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+__all__ = ["Timing", "compare", "synchronize"]
+
+
+@dataclass
+class Timing:
+    """Wall-clock samples (seconds) of one function; ``median`` is what tables show."""
+
+    name: str
+    samples: list[float] = field(default_factory=list)
+    warmup: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    def to_dict(self) -> dict:
+        return {"median_s": self.median, "samples_s": self.samples, "warmup_s": self.warmup,
+                "repeats": len(self.samples)}
+
+
+def synchronize(device: torch.device | str) -> None:
+    """Wait for queued GPU work (timings of CUDA code are otherwise launch times)."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _timed(fn: Callable[[], object], device) -> float:
+    synchronize(device)
+    start = time.perf_counter()
+    fn()
+    synchronize(device)
+    return time.perf_counter() - start
+
+
+def compare(
+    functions: dict[str, Callable[[], object]],
+    repeats: int,
+    warmup: int = 1,
+    budget_s: float = 30.0,
+    device: torch.device | str = "cpu",
+) -> dict[str, Timing]:
+    """Time every function ``repeats`` times, interleaved, after ``warmup`` untimed rounds.
+
+    Args:
+        functions: name -> zero-argument callable; each call is one measured unit of work.
+        repeats: Wanted samples per function.
+        warmup: Rounds run before timing (caches, lazy initialisation, allocator).
+        budget_s: Rough wall-clock budget of the timed rounds; the number of rounds is cut
+            (to at least 1) when the warmup says they would not fit.
+        device: Synchronised around each call when it is a CUDA device.
+
+    Returns:
+        name -> :class:`Timing`, in the order given.
+    """
+    timings = {name: Timing(name) for name in functions}
+    names = list(functions)
+    for _ in range(max(warmup, 1)):
+        for name in names:
+            timings[name].warmup.append(_timed(functions[name], device))
+    round_cost = sum(t.warmup[-1] for t in timings.values())
+    rounds = max(1, min(repeats, int(budget_s / max(round_cost, 1e-9))))
+    for r in range(rounds):
+        order = names[r % len(names):] + names[:r % len(names)]
+        for name in order:
+            timings[name].samples.append(_timed(functions[name], device))
+    return timings
