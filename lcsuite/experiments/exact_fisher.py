@@ -1,0 +1,326 @@
+"""Exact curvature of small MLPs against the layer-wise (Kronecker) analysis (Sec. 3, App. B).
+
+Experiments:
+
+- ``kfac_approximation`` (Fig. 2): per layer, λmax and κ_p of the exact sub-FIM ``F_k``
+  against those of ``Sx ⊗ Sg`` (true Fisher ``Sg``, :func:`lcsuite.analyze`).
+- ``layerwise_vs_full`` (Fig. 1, A1–A4): the exact full ``F`` (true Fisher) and ``M``
+  (empirical second moment of sample gradients) and their per-layer blocks, Plain vs BN.
+- ``kronecker_on_network`` (Prop. 1 on factors captured from a trained MLP): the explicit
+  ``Sx ⊗ Sg`` against the products of the factors' λmax and κ.
+
+How the exact matrices are computed. A curvature matrix over the Linear weights is
+``C = AᵀA / N`` with ``A`` the ``(R, P)`` stack of gradient rows (:func:`curvature_rows`):
+for the true Fisher one row ``√p_ic · J_iᵀ(p_i − e_c)`` per (example i, class c), ``R = N·C``;
+for ``M`` one row ``J_iᵀ(p_i − e_{y_i})`` per example, ``R = N``. ``AᵀA`` and ``AAᵀ`` have the
+same nonzero eigenvalues, so :func:`nonzero_curvature_spectrum` diagonalises whichever is
+smaller (``min(R, P)`` square). This is exact, not an approximation: full matrices of
+``P ≈ 5–8k`` weights are never formed when ``R < P``. ``AᵀA / N`` equals
+:func:`lcsuite.conditioning.exact_curvature`'s matrix (checked in the tests).
+
+Networks are :class:`lcsuite.models.MLP` at random init (Torch7 uniform, the paper's [29]) in
+train mode (BN uses batch statistics, which are differentiated), cast to float64; inputs are
+MNIST center-cropped (:data:`lcsuite.data.PAPER_CROP`) and resized to 12×12, pixels in [0, 1].
+Each seed draws the network and a random subset of ``num_examples`` examples; Plain and BN
+nets of one seed share their Linear weights (BN adds no random parameters).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call, vjp, vmap
+
+from lcsuite.conditioning import FisherType, LayerCapture, analyze, default_rtol, kappa, supported_layers
+from lcsuite.data import resolve_mnist
+from lcsuite.experiments import ExperimentContext, experiment
+from lcsuite.models import MLP
+
+__all__ = [
+    "curvature_rows",
+    "nonzero_curvature_spectrum",
+    "mnist_subset",
+    "paired_mlp",
+    "KAPPA_PS",
+]
+
+KAPPA_PS = {"p50": 0.5, "p80": 0.8, "p100": 1.0}
+NORMS = ("none", "bn")
+IMAGE_SIZE = 12
+
+
+# --- exact curvature through gradient rows ----------------------------------------------------
+
+
+def curvature_rows(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor | None,
+    fisher: FisherType | str,
+    chunk_size: int = 512,
+) -> tuple[torch.Tensor, dict[str, slice]]:
+    """Gradient rows ``A`` with ``AᵀA / N`` = the exact curvature over all Linear/Conv2d weights.
+
+    Args:
+        model: used in its current train/eval mode, copied and cast to float64 (not modified).
+        inputs: ``(N, ...)``; targets: ``(N,)`` class indices (needed for ``"empirical"``).
+        fisher: ``"true"`` (rows ``√p_ic J_iᵀ(p_i − e_c)``, ``R = N·C``) or ``"empirical"``
+            (rows ``J_iᵀ(p_i − e_{y_i})``, ``R = N``).
+        chunk_size: rows computed per vectorised batch of vector-Jacobian products.
+
+    Returns:
+        ``(rows, slices)``: rows ``(R, P)`` float64 (weights flattened row-major, in module
+        order) and module path → column slice of that layer's weight.
+    """
+    fisher = FisherType.parse(fisher)
+    model = copy.deepcopy(model).to(torch.float64)
+    inputs = inputs.detach().to(torch.float64)
+    layers = supported_layers(model)
+    keys = [f"{name}.weight" for name, _ in layers]
+    weights = {key: model.get_submodule(name).weight.detach() for key, (name, _) in zip(keys, layers)}
+    fixed = {k: v.detach() for k, v in model.named_parameters() if k not in weights}
+    bn_saved = []
+    for module in model.modules():  # batch statistics without the in-place running-stat update
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.training:
+            bn_saved.append(module)
+            module.running_mean = module.running_var = module.num_batches_tracked = None
+
+    with torch.no_grad():
+        logits, vjp_fn = vjp(lambda w: functional_call(model, {**fixed, **w}, (inputs,)), weights)
+        probs = logits.softmax(dim=1)
+        n, c = logits.shape
+        if fisher is FisherType.TRUE:
+            example = torch.arange(n, device=inputs.device).repeat_interleave(c)
+            cls = torch.arange(c, device=inputs.device).repeat(n)
+        else:
+            example, cls = torch.arange(n, device=inputs.device), targets.to(torch.long)
+        residual = probs[example] - nn.functional.one_hot(cls, c).to(torch.float64)
+        if fisher is FisherType.TRUE:
+            residual = residual * probs[example, cls].sqrt().unsqueeze(1)
+        chunks = []
+        for start in range(0, len(example), chunk_size):
+            where, values = example[start:start + chunk_size], residual[start:start + chunk_size]
+            cotangents = torch.zeros(len(where), n, c, dtype=torch.float64, device=inputs.device)
+            cotangents[torch.arange(len(where), device=inputs.device), where] = values
+            (grads,) = vmap(vjp_fn)(cotangents)
+            chunks.append(torch.cat([grads[k].reshape(len(where), -1) for k in keys], dim=1))
+        rows = torch.cat(chunks)
+    slices, offset = {}, 0
+    for key, (name, _) in zip(keys, layers):
+        slices[name] = slice(offset, offset + weights[key].numel())
+        offset += weights[key].numel()
+    return rows, slices
+
+
+def nonzero_curvature_spectrum(rows: torch.Tensor, num_examples: int) -> torch.Tensor:
+    """Nonzero eigenvalues of ``rowsᵀ rows / N``, descending, float64.
+
+    Diagonalises the smaller of ``AᵀA`` (``P×P``) and ``AAᵀ`` (``R×R``): they share their
+    nonzero eigenvalues. Zero means ``≤ default_rtol(min(R, P)) · λmax`` (float64 rows).
+    """
+    small = rows @ rows.T if rows.shape[0] <= rows.shape[1] else rows.T @ rows
+    eigs = torch.linalg.eigvalsh(small / num_examples).flip(0)
+    rtol = default_rtol(small.shape[0])
+    return eigs[eigs > rtol * max(float(eigs[0]), 0.0)] if eigs[0] > 0 else eigs[:0]
+
+
+def _kappas(spectrum: torch.Tensor) -> dict[str, float]:
+    """κ_p of an already-nonzero spectrum for each p of :data:`KAPPA_PS`."""
+    return {tag: kappa(spectrum, p, rtol=0.0) if len(spectrum) else math.inf for tag, p in KAPPA_PS.items()}
+
+
+# --- data and networks --------------------------------------------------------------------------
+
+
+def mnist_subset(ctx: ExperimentContext, num_examples: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``num_examples`` random 12×12 MNIST examples (seeded by ``ctx.seed``), provenance recorded.
+
+    Returns inputs ``(N, 1, 12, 12)`` float32 in [0, 1] and targets ``(N,)`` int64, on
+    ``ctx.device``.
+    """
+    data = resolve_mnist(ctx.data_root, tier=ctx.tier, image_size=IMAGE_SIZE)
+    ctx.record_data(data.provenance.to_dict())
+    if num_examples > len(data.targets):
+        raise ValueError(f"asked for {num_examples} examples, the data set has {len(data.targets)}")
+    index = torch.from_numpy(ctx.rng().permutation(len(data.targets))[:num_examples])
+    return data.inputs[index].to(ctx.device), data.targets[index].to(ctx.device)
+
+
+def paired_mlp(ctx: ExperimentContext, depth: int, width: int, norm: str, in_features: int) -> MLP:
+    """A random-init MLP in train mode, float64; same Linear weights for both norms of a seed."""
+    torch.manual_seed(ctx.seed)
+    model = MLP(in_features, 10, depth, width, norm=norm, init="random")
+    return model.to(device=ctx.device, dtype=torch.float64).train()
+
+
+def _kron_layers(model, inputs, targets):
+    """``analyze`` with the true Fisher on float64 data: module path → LayerAnalysis."""
+    result = analyze(model, inputs.to(torch.float64), targets, fisher="true")
+    return {layer.name: layer for layer in result.layers}
+
+
+# --- Fig. 2 -------------------------------------------------------------------------------------
+
+
+def _kfac_outputs(params):
+    paths = {f"{src}/lambda_max": ("layer",) for src in ("exact", "kron")}
+    paths.update({f"{src}/kappa_{tag}": ("layer",) for src in ("exact", "kron") for tag in KAPPA_PS})
+    paths.update({"exact/rank": ("layer",), "kron/rank": ("layer",), "layer_size": ("layer",)})
+    return paths
+
+
+@experiment("kfac_approximation", outputs=_kfac_outputs)
+def kfac_approximation(ctx: ExperimentContext) -> dict:
+    """Exact sub-FIM ``F_k`` vs ``Sx ⊗ Sg`` per layer (Fig. 2): λmax, κ_p, nonzero rank.
+
+    Params: depth, width, norm (``"none"``/``"bn"``), num_examples. Outputs have dim
+    ``layer`` (K Linear layers, input side first).
+    """
+    p = ctx.params
+    inputs, targets = mnist_subset(ctx, int(p["num_examples"]))
+    model = paired_mlp(ctx, int(p["depth"]), int(p["width"]), p["norm"], inputs[0].numel())
+    rows, slices = curvature_rows(model, inputs, targets, "true")
+    kron = _kron_layers(model, inputs, targets)
+    out: dict[str, list] = {path: [] for path in _kfac_outputs(p)}
+    for name, cols in slices.items():
+        ctx.progress(f"kfac_approximation: layer {name}")
+        exact = nonzero_curvature_spectrum(rows[:, cols], len(targets))
+        approx = kron[name].fim_spectrum()
+        out["exact/lambda_max"].append(float(exact[0]))
+        out["kron/lambda_max"].append(kron[name].lambda_max)
+        for tag, value in _kappas(exact).items():
+            out[f"exact/kappa_{tag}"].append(value)
+        for tag, value in _kappas(approx).items():
+            out[f"kron/kappa_{tag}"].append(value)
+        out["exact/rank"].append(len(exact))
+        out["kron/rank"].append(len(approx))
+        out["layer_size"].append(cols.stop - cols.start)
+    return {path: (np.asarray(v, dtype=np.float64), ("layer",)) for path, v in out.items()}
+
+
+# --- Fig. 1 / A1–A4 -----------------------------------------------------------------------------
+
+CURVATURES = {"F": "true", "M": "empirical"}
+
+
+def parse_arch(arch: str) -> tuple[int, int]:
+    """``"8x24"`` → (depth 8, width 24)."""
+    depth, width = arch.lower().split("x")
+    return int(depth), int(width)
+
+
+def _full_outputs(params):
+    paths = {}
+    for mat in CURVATURES:
+        paths[f"{mat}/full/lambda_max"] = ("norm",)
+        paths[f"{mat}/layer/lambda_max"] = ("norm", "layer")
+        paths[f"{mat}/full/lambda_max_ratio"] = ()
+        paths[f"{mat}/layer/lambda_max_ratio"] = ("layer",)
+        for tag in KAPPA_PS:
+            paths[f"{mat}/full/kappa_{tag}"] = ("norm",)
+            paths[f"{mat}/layer/kappa_{tag}"] = ("norm", "layer")
+            paths[f"{mat}/full/kappa_{tag}_ratio"] = ()
+            paths[f"{mat}/layer/kappa_{tag}_ratio"] = ("layer",)
+            paths[f"{mat}/kappa_{tag}_agreement"] = ("layer",)
+    return paths
+
+
+@experiment("layerwise_vs_full", outputs=_full_outputs)
+def layerwise_vs_full(ctx: ExperimentContext) -> dict:
+    """Exact full ``F``/``M`` and their per-layer blocks, Plain (``norm=0``) vs BN (``norm=1``).
+
+    Params: arch (``"DxW"``), num_examples. Ratios: ``lambda_max_ratio`` = BN / Plain;
+    ``kappa_<p>_ratio`` = Plain / BN (> 1: BN better conditioned); ``kappa_<p>_agreement`` per
+    layer = log(full κ ratio) · log(layer κ ratio), positive when the layer block orders
+    Plain and BN as the full matrix does.
+    """
+    p = ctx.params
+    depth, width = parse_arch(p["arch"])
+    inputs, targets = mnist_subset(ctx, int(p["num_examples"]))
+    spectra = {mat: {"full": [], "layer": []} for mat in CURVATURES}
+    for norm in NORMS:
+        model = paired_mlp(ctx, depth, width, norm, inputs[0].numel())
+        for mat, fisher in CURVATURES.items():
+            ctx.progress(f"layerwise_vs_full: {p['arch']} {norm} {mat}")
+            rows, slices = curvature_rows(model, inputs, targets, fisher)
+            spectra[mat]["full"].append(nonzero_curvature_spectrum(rows, len(targets)))
+            spectra[mat]["layer"].append(
+                [nonzero_curvature_spectrum(rows[:, cols], len(targets)) for cols in slices.values()])
+    out = {}
+    for mat, per in spectra.items():
+        full_lmax = np.array([float(s[0]) for s in per["full"]])
+        layer_lmax = np.array([[float(s[0]) for s in layers] for layers in per["layer"]])
+        out[f"{mat}/full/lambda_max"] = (full_lmax, ("norm",))
+        out[f"{mat}/layer/lambda_max"] = (layer_lmax, ("norm", "layer"))
+        out[f"{mat}/full/lambda_max_ratio"] = full_lmax[1] / full_lmax[0]
+        out[f"{mat}/layer/lambda_max_ratio"] = (layer_lmax[1] / layer_lmax[0], ("layer",))
+        for tag in KAPPA_PS:
+            full_k = np.array([_kappas(s)[tag] for s in per["full"]])
+            layer_k = np.array([[_kappas(s)[tag] for s in layers] for layers in per["layer"]])
+            out[f"{mat}/full/kappa_{tag}"] = (full_k, ("norm",))
+            out[f"{mat}/layer/kappa_{tag}"] = (layer_k, ("norm", "layer"))
+            full_ratio, layer_ratio = full_k[0] / full_k[1], layer_k[0] / layer_k[1]
+            out[f"{mat}/full/kappa_{tag}_ratio"] = full_ratio
+            out[f"{mat}/layer/kappa_{tag}_ratio"] = (layer_ratio, ("layer",))
+            out[f"{mat}/kappa_{tag}_agreement"] = (np.log(full_ratio) * np.log(layer_ratio), ("layer",))
+    return out
+
+
+# --- Prop. 1 on a trained network ------------------------------------------------------------------
+
+
+def _kron_net_outputs(params):
+    return {path: ("layer",) for path in (
+        "lambda_max/explicit", "lambda_max/product", "kappa/explicit", "kappa/product",
+        "kappa/rounding_bound", "kappa_p50/explicit", "kappa_p50/product", "kappa_p50/ratio",
+        "kappa_p80/explicit", "kappa_p80/product", "kappa_p80/ratio", "size/kronecker")}
+
+
+@experiment("kronecker_on_network", outputs=_kron_net_outputs)
+def kronecker_on_network(ctx: ExperimentContext) -> dict:
+    """Prop. 1 on ``Sx``, ``Sg`` captured from an MLP after a few full-batch GD steps on MNIST.
+
+    Params: depth, width, num_examples, steps, lr. Per Linear layer (dim ``layer``): λmax and
+    κ (p = 100%, nonzero spectrum) of the explicit ``Sx ⊗ Sg`` (``eigvalsh`` of the
+    ``d_in·d_out`` square matrix, float64) and the products of the factors' values;
+    ``kappa/rounding_bound`` = ``n·ε64·κ`` (what ``eigvalsh``'s backward error allows on κ);
+    ``kappa_p<q>/ratio`` = κ_q(Sx ⊗ Sg) / (κ_q(Sx) κ_q(Sg)), which is not 1 in general.
+    Zero eigenvalues: each factor's with ``default_rtol`` of its size; the explicit matrix's
+    below ``default_rtol(n) · λmax``.
+    """
+    p = ctx.params
+    inputs, targets = mnist_subset(ctx, int(p["num_examples"]))
+    torch.manual_seed(ctx.seed)
+    model = MLP(inputs[0].numel(), 10, int(p["depth"]), int(p["width"]), init="random")
+    model = model.to(device=ctx.device, dtype=torch.float64)
+    x, y = inputs.to(torch.float64), targets
+    optimizer = torch.optim.SGD(model.parameters(), lr=float(p["lr"]))
+    for _ in range(int(p["steps"])):  # full-batch gradient descent
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        optimizer.step()
+    with LayerCapture(model) as capture:
+        loss = nn.functional.cross_entropy(model(x), y, reduction="sum")
+        torch.autograd.grad(loss, [m.weight for _, m in supported_layers(model)])
+    out: dict[str, list] = {path: [] for path in _kron_net_outputs(p)}
+    for name, record in capture.records.items():
+        sx, sg = record.input_covariance(), record.grad_covariance()
+        sx_eigs, sg_eigs = torch.linalg.eigvalsh(sx).flip(0), torch.linalg.eigvalsh(sg).flip(0)
+        explicit = torch.linalg.eigvalsh(torch.kron(sx, sg)).flip(0)
+        n = explicit.numel()
+        out["lambda_max/explicit"].append(float(explicit[0]))
+        out["lambda_max/product"].append(float(sx_eigs[0] * sg_eigs[0]))
+        for tag, q in (("kappa", 1.0), ("kappa_p50", 0.5), ("kappa_p80", 0.8)):
+            whole = kappa(explicit, q, rtol=default_rtol(n))
+            product = kappa(sx_eigs, q) * kappa(sg_eigs, q)
+            out[f"{tag}/explicit"].append(whole)
+            out[f"{tag}/product"].append(product)
+            if tag != "kappa":
+                out[f"{tag}/ratio"].append(whole / product)
+        out["kappa/rounding_bound"].append(n * torch.finfo(torch.float64).eps * out["kappa/product"][-1])
+        out["size/kronecker"].append(n)
+    return {path: (np.asarray(v, dtype=np.float64), ("layer",)) for path, v in out.items()}
