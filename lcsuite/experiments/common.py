@@ -141,7 +141,7 @@ def load_cifar_train_test(ctx: ExperimentContext, *, train_size: int | None, tes
 
     Real data: the first ``train_size`` / ``test_size`` examples of the official splits. The
     substitute draws its train and test splits from separate random streams, so the two parts
-    never share an example. ``image_size`` (e.g. 16) area-downsamples both parts (32 -> S);
+    never share an example; a size of 0 skips that part (returned as None). ``image_size`` (e.g. 16) area-downsamples both parts (32 -> S);
     the provenance notes say so. Both provenances are recorded on ctx.
 
     Returns:
@@ -153,6 +153,9 @@ def load_cifar_train_test(ctx: ExperimentContext, *, train_size: int | None, tes
 
     parts = []
     for split, size in (("train", train_size), ("test", test_size)):
+        if size == 0:  # this part is not needed
+            parts.append(None)
+            continue
         data = resolve_cifar(ctx.data_root, tier=ctx.tier, num_classes=num_classes, split=split,
                              limit=size, substitute_size=size, seed=0)
         if image_size is not None and image_size != data.inputs.shape[-1]:

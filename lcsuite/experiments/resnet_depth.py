@@ -143,7 +143,7 @@ def resnet_last_layer_depth(ctx: ExperimentContext) -> dict:
     if unknown:
         raise ValueError(f"loss_depths {sorted(unknown)} are not in depths {depths}")
     image_size = int(p["image_size"])
-    train_data, _ = load_cifar_train_test(ctx, train_size=int(p["train_size"]), test_size=1,
+    train_data, _ = load_cifar_train_test(ctx, train_size=int(p["train_size"]), test_size=0,
                                           num_classes=int(p["num_classes"]),
                                           image_size=None if image_size == 32 else image_size)
     train_data = train_data.to(ctx.device)
