@@ -170,6 +170,25 @@ def cmd_data_check(args) -> int:
     return EXIT_OK
 
 
+def cmd_data_download(args) -> int:
+    """Download the named data sets; the only place (with ``--lc-download``) that does."""
+    import os
+
+    from lcsuite.data import ENV_VAR, download_cifar, download_mnist
+
+    root = args.data or os.environ.get(ENV_VAR)
+    if not root:
+        raise ResultsError(f"no data root: give --data DIR or set {ENV_VAR}")
+    Path(root).mkdir(parents=True, exist_ok=True)
+    for name in args.datasets:
+        try:
+            folder = download_mnist(root) if name == "mnist" else download_cifar(root, int(name[5:]))
+        except (OSError, RuntimeError) as exc:  # network errors surface as either
+            raise ResultsError(f"downloading {name} into {root} failed: {exc}") from exc
+        print(f"{name}: {folder}")
+    return EXIT_OK
+
+
 # ----------------------------------------------------------------------------------------
 # parser
 # ----------------------------------------------------------------------------------------
@@ -228,6 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
     q = data_sub.add_parser("check", help="what data is found where, and what will be substituted")
     q.add_argument("--data", metavar="DIR", help="data root (default $LCSUITE_DATA)")
     q.set_defaults(func=cmd_data_check)
+    q = data_sub.add_parser("download", help="download MNIST / CIFAR into a data root (needs internet)")
+    q.add_argument("datasets", nargs="+", choices=["mnist", "cifar10", "cifar100"])
+    q.add_argument("--data", metavar="DIR", help="data root (default $LCSUITE_DATA)")
+    q.set_defaults(func=cmd_data_download)
     return parser
 
 

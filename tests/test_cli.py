@@ -191,3 +191,20 @@ def test_the_nightly_script_is_valid_bash_and_wired_into_tox():
     tolerances = Tolerances.from_file(root / ".ci" / "nightly-tolerances.toml")
     assert tolerances.default == 0.1
     assert tolerances.for_path("appB_layerwise_cost/width=256/headline/speedup") == float("inf")
+
+
+def test_data_download_without_a_root_is_a_clear_error(monkeypatch, capsys):
+    monkeypatch.delenv("LCSUITE_DATA", raising=False)
+    assert main(["data", "download", "mnist"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no data root") and "Traceback" not in err
+
+
+def test_data_download_calls_the_downloader_for_each_named_set(tmp_path, monkeypatch, capsys):
+    calls = []
+    import lcsuite.data as data
+
+    monkeypatch.setattr(data, "download_mnist", lambda root: calls.append(("mnist", root)) or Path(root))
+    monkeypatch.setattr(data, "download_cifar", lambda root, n: calls.append((n, root)) or Path(root))
+    assert main(["data", "download", "mnist", "cifar100", "--data", str(tmp_path)]) == 0
+    assert calls == [("mnist", str(tmp_path)), (100, str(tmp_path))]
