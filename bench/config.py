@@ -23,7 +23,8 @@ class Config:
         overhead_resnet: ``(depth, batch)`` of the CIFAR ResNet (CUDA only).
         appb_widths / appb_depth / appb_examples: App. B MLPs (``in_features = width``, so
             every hidden layer is ``d × d`` as in the paper's complexity model), float64.
-        appb_flop_budget: Paths whose estimated cost exceeds this many flops are skipped.
+        appb_flop_budget: Paths whose estimated cost exceeds this many flops are skipped
+            (5e11: about a minute per run on one core).
         peers_mlp: ``(in_features, depth, width, N)`` of the factor comparison (float64).
         exact_mlp: ``(in_features, depth, width, N)`` of the exact-FIM comparison (float64).
         rtol: Agreement tolerance with the peers.
@@ -41,7 +42,7 @@ class Config:
     appb_widths: tuple = (16, 32, 64, 128, 256)
     appb_depth: int = 4
     appb_examples: int = 128
-    appb_flop_budget: float = 3e10
+    appb_flop_budget: float = 5e11
     peers_mlp: tuple = (784, 6, 256, 1024)
     exact_mlp: tuple = (32, 3, 32, 128)
     rtol: float = 1e-8

@@ -63,7 +63,8 @@ def compare(
         repeats: Wanted samples per function.
         warmup: Rounds run before timing (caches, lazy initialisation, allocator).
         budget_s: Rough wall-clock budget of the timed rounds; the number of rounds is cut
-            (to at least 1) when the warmup says they would not fit.
+            (to at least 1) when the warmup says they would not fit, and a function whose
+            warmup run alone took longer keeps that run as its only sample.
         device: Synchronised around each call when it is a CUDA device.
 
     Returns:
@@ -74,8 +75,14 @@ def compare(
     for _ in range(max(warmup, 1)):
         for name in names:
             timings[name].warmup.append(_timed(functions[name], device))
-    round_cost = sum(t.warmup[-1] for t in timings.values())
-    rounds = max(1, min(repeats, int(budget_s / max(round_cost, 1e-9))))
+    # A function whose warmup alone exceeds the budget (seconds-long eigendecompositions)
+    # is not rerun: its warmup run is its one sample (warm-up effects are negligible there).
+    slow = [name for name in names if timings[name].warmup[-1] > budget_s]
+    for name in slow:
+        timings[name].samples.append(timings[name].warmup[-1])
+    names = [name for name in names if name not in slow]
+    round_cost = sum(timings[name].warmup[-1] for name in names)
+    rounds = max(1, min(repeats, int(budget_s / max(round_cost, 1e-9)))) if names else 0
     for r in range(rounds):
         order = names[r % len(names):] + names[:r % len(names)]
         for name in order:

@@ -88,4 +88,7 @@ def test_timing_is_interleaved_and_within_budget(bench):
     timings = compare({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
                       repeats=3, warmup=1)
     assert calls == ["a", "b", "a", "b", "b", "a", "a", "b"]
+    slow = compare({"slow": lambda: calls.append("s"), "fast": lambda: None}, repeats=3,
+                   warmup=1, budget_s=-1.0)
+    assert len(slow["slow"].samples) == 1 and len(slow["fast"].samples) == 1
     assert all(len(t.samples) == 3 and t.median >= 0 for t in timings.values())
