@@ -316,3 +316,30 @@ def test_random_crop_flip_varies_and_repeats_with_seed():
     assert torch.equal(a, b)
     changed = (a != images).flatten(1).any(1).float().mean()
     assert changed > 0.8  # 1 - P(no shift and no flip) = 1 - 1/162
+
+
+def test_resolver_downloads_only_when_asked(tmp_path, monkeypatch):
+    """download=True fetches into the named folder; the default never calls the downloader."""
+    import lcsuite.data.resolve as resolve
+
+    calls = []
+
+    def fake_download(root):
+        calls.append(root)
+        raise RuntimeError("no network in tests")
+
+    monkeypatch.delenv("LCSUITE_DATA", raising=False)
+    monkeypatch.setattr(resolve, "download_mnist", fake_download)
+    data = resolve.resolve_mnist(tmp_path, tier="smoke")
+    assert data.provenance.substitute and calls == []
+    with pytest.raises(RuntimeError, match="no network"):
+        resolve.resolve_mnist(tmp_path, tier="smoke", download=True)
+    assert calls == [tmp_path]
+
+
+def test_download_without_a_named_folder_is_a_clear_error(monkeypatch):
+    from lcsuite.data import DataNotFoundError, resolve_cifar
+
+    monkeypatch.delenv("LCSUITE_DATA", raising=False)
+    with pytest.raises(DataNotFoundError, match="no data folder is named"):
+        resolve_cifar(None, tier="smoke", download=True)

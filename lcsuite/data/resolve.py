@@ -20,6 +20,7 @@ from pathlib import Path
 
 from lcsuite.data.cifar import CIFAR_LAYOUT, cifar_folder_in, load_cifar
 from lcsuite.data.dataset import DataNotFoundError, Dataset
+from lcsuite.data.download import download_cifar, download_mnist
 from lcsuite.data.mnist import find_mnist, load_mnist
 from lcsuite.data.substitutes import cifar_substitute, digits_substitute
 
@@ -45,6 +46,13 @@ def _other(split: str) -> str:
     return "test" if split == "train" else "train"
 
 
+def _download_root(roots) -> Path:
+    if not roots:
+        raise DataNotFoundError(f"download requested but no data folder is named: give root or set ${ENV_VAR}")
+    roots[0].mkdir(parents=True, exist_ok=True)
+    return roots[0]
+
+
 def _searched(roots) -> str:
     return ", ".join(str(r) for r in roots) if roots else f"nothing (no root given, ${ENV_VAR} unset)"
 
@@ -57,11 +65,13 @@ def resolve_mnist(
     crop: int | None = None,
     standardize: bool | tuple[float, float] = False,
     limit: int | None = None,
+    download: bool = False,
 ) -> Dataset:
     """MNIST ``split`` if found (see module docstring), else scikit-learn's digits.
 
     ``image_size``/``crop``/``standardize``/``limit`` as in :func:`lcsuite.data.load_mnist`;
-    the digits substitute keeps 8x8 unless ``image_size`` is given.
+    the digits substitute keeps 8x8 unless ``image_size`` is given. ``download=True`` fetches
+    MNIST into the first searched folder when the split is missing (never the default).
     """
     _check_tier(tier)
     roots = candidate_roots(root)
@@ -69,6 +79,10 @@ def resolve_mnist(
     for folder in roots:
         if find_mnist(folder, split):
             return load_mnist(folder, split, **options)
+    if download:
+        folder = _download_root(roots)
+        download_mnist(folder)
+        return load_mnist(folder, split, **options)
     if tier == "paper":
         raise DataNotFoundError(
             f"tier 'paper' needs real MNIST ({split} split); searched {_searched(roots)}. "
@@ -96,14 +110,20 @@ def resolve_cifar(
     limit: int | None = None,
     substitute_size: int | None = None,
     seed: int = 0,
+    download: bool = False,
 ) -> Dataset:
     """CIFAR-10/100 ``split`` if found, else :func:`cifar_substitute` (``substitute_size``
-    examples, default 5000/1000, templates from ``seed``; ``limit`` also caps it)."""
+    examples, default 5000/1000, templates from ``seed``; ``limit`` also caps it).
+    ``download=True`` fetches the data set into the first searched folder when it is missing."""
     _check_tier(tier)
     roots = candidate_roots(root)
     for folder in roots:
         if cifar_folder_in(folder, num_classes):
             return load_cifar(folder, num_classes, split, normalize=normalize, limit=limit)
+    if download:
+        folder = _download_root(roots)
+        download_cifar(folder, num_classes)
+        return load_cifar(folder, num_classes, split, normalize=normalize, limit=limit)
     if tier == "paper":
         raise DataNotFoundError(
             f"tier 'paper' needs real CIFAR-{num_classes}; searched {_searched(roots)}. "

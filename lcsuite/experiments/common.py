@@ -56,7 +56,7 @@ def load_mnist(ctx: ExperimentContext, *, split: str = "train", limit: int | Non
     from lcsuite.data import resolve_mnist
 
     data = resolve_mnist(ctx.data_root, tier=ctx.tier, split=split, image_size=image_size,
-                         standardize=standardize, limit=limit)
+                         standardize=standardize, limit=limit, download=ctx.download)
     ctx.record_data(data.provenance.to_dict())
     return data
 
@@ -75,7 +75,7 @@ def load_mnist_train_test(ctx: ExperimentContext, *, test_fraction: float, limit
     from lcsuite.data import resolve_mnist
 
     data = resolve_mnist(ctx.data_root, tier=ctx.tier, split="train", image_size=image_size,
-                         standardize=standardize, limit=limit)
+                         standardize=standardize, limit=limit, download=ctx.download)
     train, test = data.split(test_fraction, seed=split_seed)
     ctx.record_data(train.provenance.to_dict())
     ctx.record_data(test.provenance.to_dict())
@@ -158,7 +158,7 @@ def load_cifar_train_test(ctx: ExperimentContext, *, train_size: int | None, tes
             parts.append(None)
             continue
         data = resolve_cifar(ctx.data_root, tier=ctx.tier, num_classes=num_classes, split=split,
-                             limit=size, substitute_size=size, seed=0)
+                             limit=size, substitute_size=size, seed=0, download=ctx.download)
         if image_size is not None and image_size != data.inputs.shape[-1]:
             data.inputs = resize(data.inputs, image_size).contiguous()
             data.provenance = data.provenance.with_note(

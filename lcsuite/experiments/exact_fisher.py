@@ -36,8 +36,8 @@ from torch import nn
 from torch.func import functional_call, vjp, vmap
 
 from lcsuite.conditioning import FisherType, LayerCapture, analyze, default_rtol, kappa, supported_layers
-from lcsuite.data import resolve_mnist
 from lcsuite.experiments import ExperimentContext, experiment
+from lcsuite.experiments.common import load_mnist
 from lcsuite.models import MLP
 
 __all__ = [
@@ -142,8 +142,7 @@ def mnist_subset(ctx: ExperimentContext, num_examples: int) -> tuple[torch.Tenso
     Returns inputs ``(N, 1, 12, 12)`` float32 in [0, 1] and targets ``(N,)`` int64, on
     ``ctx.device``.
     """
-    data = resolve_mnist(ctx.data_root, tier=ctx.tier, image_size=IMAGE_SIZE)
-    ctx.record_data(data.provenance.to_dict())
+    data = load_mnist(ctx, image_size=IMAGE_SIZE)
     if num_examples > len(data.targets):
         raise ValueError(f"asked for {num_examples} examples, the data set has {len(data.targets)}")
     index = torch.from_numpy(ctx.rng().permutation(len(data.targets))[:num_examples])
