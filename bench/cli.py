@@ -76,6 +76,7 @@ def main(argv=None) -> int:
     if threads is not None:
         torch.set_num_threads(threads)
     config = (quick_config if args.quick else full_config)(args.device)
+    config.threads = threads
     info = machine_info(config.torch_device)
     print(f"lcsuite bench ({'quick' if args.quick else 'full'}) on {info['device_name']}, "
           f"{info['usable_cpus']} usable CPUs, torch {info['versions']['torch']} "

@@ -27,6 +27,7 @@ class Config:
             (5e11: about a minute per run on one core).
         peers_mlp: ``(in_features, depth, width, N)`` of the factor comparison (float64).
         exact_mlp: ``(in_features, depth, width, N)`` of the exact-FIM comparison (float64).
+        threads: torch CPU threads the run was set to (``None``: torch's default).
         rtol: Agreement tolerance with the peers.
         perturb: Relative perturbation added to lcsuite's numbers before the agreement
             check (tests use it to prove the check fails); 0 in real runs.
@@ -48,6 +49,7 @@ class Config:
     rtol: float = 1e-8
     perturb: float = 0.0
     num_classes: int = 10
+    threads: int | None = None
     seed: int = 0
     notes: list = field(default_factory=list)
 
