@@ -24,6 +24,7 @@ several checkpoints into ``(checkpoint, layer)`` arrays. Statistic names (see
 
 from __future__ import annotations
 
+import contextlib
 from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -39,6 +40,7 @@ __all__ = [
     "load_mnist_train_test",
     "snapshot",
     "stack_snapshots",
+    "cpu_threads",
 ]
 
 
@@ -206,3 +208,24 @@ def hypothesis_examples(strategy, count: int, seed: int, max_rounds: int = 100) 
     if len(examples) < count:
         raise RuntimeError(f"hypothesis produced {len(examples)} of {count} examples in {max_rounds} runs")
     return examples[:count]
+
+
+@contextlib.contextmanager
+def cpu_threads(count: int = 1):
+    """Run the block with ``count`` CPU threads in torch and in the BLAS/OpenMP pools (numpy's
+    ``eigvalsh``), restoring the previous counts after.
+
+    For experiments made of many tiny tensor operations (small matrices, tiny networks): there
+    a parallel region costs more than it saves, and on a loaded machine its threads wait on each
+    other, making the run many times slower and its time erratic.
+    """
+    import torch
+    from threadpoolctl import threadpool_limits  # a scikit-learn dependency
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(count))
+    try:
+        with threadpool_limits(limits=int(count)):
+            yield
+    finally:
+        torch.set_num_threads(previous)
