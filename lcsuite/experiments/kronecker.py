@@ -120,9 +120,14 @@ def psd_matrix(spec: FactorSpec) -> np.ndarray:
     return (matrix + matrix.T) / 2
 
 
+def explicit_matrix(sx: np.ndarray, sg: np.ndarray) -> np.ndarray:
+    """``Sx ⊗ Sg`` formed explicitly, ``(d_x·d_g, d_x·d_g)``."""
+    return np.kron(sx, sg)
+
+
 def _compare_pair(sx: np.ndarray, sg: np.ndarray, nonzero_rtol: float) -> dict[str, float]:
     """Explicit ``eigvalsh(Sx ⊗ Sg)`` against the factors' spectra: one row of every shared path."""
-    explicit = np.sort(np.linalg.eigvalsh(np.kron(sx, sg)))[::-1].copy()
+    explicit = np.sort(np.linalg.eigvalsh(explicit_matrix(sx, sg)))[::-1].copy()
     sx_eigs, sg_eigs = np.linalg.eigvalsh(sx), np.linalg.eigvalsh(sg)
     outer = outer_spectrum(sx_eigs, sg_eigs).numpy()
     n = explicit.size

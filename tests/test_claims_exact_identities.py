@@ -1,0 +1,143 @@
+"""Exact-identity claims (Prop. 1, Thm 4.1): each holds on the real measurement at tiny sizes,
+and each can fail.
+
+Every test runs the claim's experiment (or crafts its quantities), then evaluates the claim
+file's own ``[[expect]]`` through the harness and asserts the verdicts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from lcsuite.experiments import ExperimentContext
+from lcsuite.experiments import kronecker, scaling
+from lcsuite.harness.quantities import Quantity, as_quantity, stack_seeds
+from lcsuite.harness.schema import load_claim
+
+CLAIMS = Path(__file__).resolve().parents[1] / "claims"
+PROP1, THM1 = "prop1_kronecker_spectrum", "thm1_rectifier_scaling"
+SEEDS = (0, 1)
+
+
+def claim_params(claim_id, **overrides):
+    """The claim's smoke parameters with the given overrides (grid keys included)."""
+    claim = load_claim(CLAIMS / f"{claim_id}.toml")
+    return {**claim.item_params("smoke", {}), **overrides}
+
+
+def run_seeds(function, params, seeds=SEEDS):
+    outputs = []
+    for seed in seeds:
+        ctx = ExperimentContext(params=dict(params), seed=seed)
+        outputs.append({k: as_quantity(v) for k, v in function(ctx).items()})
+    return stack_seeds(outputs)
+
+
+def verdicts(claim_id, quantities):
+    claim = load_claim(CLAIMS / f"{claim_id}.toml")
+    return {e.label: e.check(quantities).passed for e in claim.expectations}
+
+
+def replaced(quantities, path, values):
+    q = quantities[path]
+    return {**quantities, path: Quantity(np.broadcast_to(values, q.values.shape).astype(float), q.dims)}
+
+
+# --- Prop. 1 ---------------------------------------------------------------------------------------
+
+# 60 pairs up to 16×16: enough non-trivial pairs (hypothesis tries size-1 and rank-1 factors
+# first, and those factor exactly) for the kappa_50% record to hold.
+TINY_PAIRS = dict(source="random_pairs", pairs=60, max_size=16)
+TINY_NETWORK = dict(source="network", network_depth=2, network_width=4, network_examples=64, network_steps=3)
+
+
+@pytest.fixture(scope="module")
+def random_pairs():
+    return run_seeds(kronecker.kronecker_spectrum, claim_params(PROP1, **TINY_PAIRS))
+
+
+def test_prop1_holds_on_random_pairs(random_pairs):
+    assert all(verdicts(PROP1, random_pairs).values())
+
+
+def test_prop1_holds_on_network_factors():
+    quantities = run_seeds(kronecker.kronecker_spectrum, claim_params(PROP1, **TINY_NETWORK), seeds=(0,))
+    assert quantities["kappa/rel_err"].dims == ("seed", "layer")
+    assert all(verdicts(PROP1, quantities).values())
+
+
+def test_prop1_fails_with_a_wrong_kronecker_factor(monkeypatch):
+    # F formed as Sx ⊗ Sg² while the factor spectra come from Sx and Sg.
+    monkeypatch.setattr(kronecker, "explicit_matrix", lambda sx, sg: np.kron(sx, sg @ sg))
+    quantities = run_seeds(kronecker.kronecker_spectrum, claim_params(PROP1, **{**TINY_PAIRS, "pairs": 20}))
+    result = verdicts(PROP1, quantities)
+    assert not result["lambda_max_rel_err"] and not result["kappa_rel_err"] and not result["spectrum_err"]
+
+
+def test_prop1_fails_with_a_wrong_factor_on_the_network(monkeypatch):
+    kron = torch.kron
+    monkeypatch.setattr(torch, "kron", lambda a, b: kron(a, b @ b))
+    quantities = run_seeds(kronecker.kronecker_spectrum, claim_params(PROP1, **TINY_NETWORK), seeds=(0,))
+    result = verdicts(PROP1, quantities)
+    assert not result["lambda_max_rel_err"] and not result["spectrum_err"]
+
+
+def test_prop1_kappa_tolerance_is_the_rounding_bound_only_where_it_exceeds_1e_8(random_pairs):
+    bound, tolerance = random_pairs["kappa/rounding_bound"].values, random_pairs["kappa/tolerance"].values
+    np.testing.assert_array_equal(tolerance, np.maximum(1e-8, bound))
+    # A kappa off by 1e-6 is caught on the random pairs, where rounding allows far less.
+    result = verdicts(PROP1, replaced(random_pairs, "kappa/rel_err", 1e-6))
+    assert not result["kappa_rel_err"]
+
+
+def test_prop1_record_fails_if_partial_kappas_always_factored(random_pairs):
+    assert not verdicts(PROP1, replaced(random_pairs, "kappa_p50/relative_gap", 0.0))["kappa_p50_not_factored"]
+
+
+# --- Thm 4.1 ---------------------------------------------------------------------------------------
+
+TINY_NETS = dict(trials=8, max_width=6, max_channels=3, image_size=4, batch=4, equal_alpha_width=6)
+ITEMS = [(network, loss) for network in scaling.NETWORKS for loss in scaling.LOSSES]
+
+
+def run_thm1(network, loss, seeds=SEEDS):
+    return run_seeds(scaling.rectifier_scaling, claim_params(THM1, network=network, loss=loss, **TINY_NETS), seeds)
+
+
+@pytest.mark.parametrize("network,loss", ITEMS)
+def test_thm1_holds(network, loss):
+    quantities = run_thm1(network, loss)
+    assert all(verdicts(THM1, quantities).values())
+    if loss == "linear":
+        np.testing.assert_array_equal(quantities["mu/fit"].values, 1.0)
+
+
+@pytest.mark.parametrize("network", scaling.NETWORKS)
+def test_thm1_fails_when_the_scaling_is_perturbed(monkeypatch, network):
+    # The network is scaled by alpha_k·1.001 while the prediction uses alpha_k.
+    scale = scaling.scale_weights
+    monkeypatch.setattr(scaling, "scale_weights", lambda model, alphas: scale(model, [a * 1.001 for a in alphas]))
+    result = verdicts(THM1, run_thm1(network, "linear"))
+    for label in ("input_rel_err", "output_grad_rel_err", "weight_grad_rel_err",
+                  "equal_alpha_up_ratio", "equal_alpha_down_ratio"):
+        assert not result[label], label
+
+
+def test_thm1_fails_for_a_non_homogeneous_activation(monkeypatch):
+    monkeypatch.setattr(scaling.nn, "ReLU", nn.ELU)  # elu(a·x) ≠ a·elu(x)
+    result = verdicts(THM1, run_thm1("mlp", "linear", seeds=(0,)))
+    assert not result["input_rel_err"] and not result["weight_grad_rel_err"]
+
+
+def test_thm1_cross_entropy_breaks_the_scalar_mu_assumption():
+    # Taking the theorem's scalar-mu assumption at face value for cross-entropy fails the check;
+    # the claim therefore feeds the measured output-gradient back (see the claim's statement).
+    quantities = run_thm1("mlp", "cross_entropy")
+    assert quantities["mu/nonscalar_residual"].values.max() > 1e-3
+    crafted = replaced(quantities, "output_grad/rel_err", quantities["output_grad/rel_err_scalar_mu"].values)
+    assert not verdicts(THM1, crafted)["output_grad_rel_err"]
