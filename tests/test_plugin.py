@@ -14,6 +14,7 @@ from pathlib import Path
 import h5py  # noqa: F401  (imported before pytester snapshots sys.modules: h5py cannot be re-imported)
 import pytest
 
+import lcsuite.experiments as lcsuite_experiments
 from lcsuite.harness import store
 
 TOY_EXPERIMENTS = '''
@@ -107,6 +108,9 @@ def toy(pytester, monkeypatch, tmp_path):
     monkeypatch.setenv("LCSUITE_EXPERIMENT_MODULES", str(module))
     monkeypatch.setenv("TOY_COUNTER", str(tmp_path / "calls.txt"))
     monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    # In-process runs share this process's registry: start each test from an empty one, so a
+    # toy registered from an earlier test's (since deleted) directory is never reused here.
+    monkeypatch.setattr(lcsuite_experiments, "_REGISTRY", {})
     (pytester.path / "claims").mkdir()
     return pytester
 

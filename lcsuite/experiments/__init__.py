@@ -136,8 +136,13 @@ class Experiment:
 
     @property
     def source_file(self) -> str | None:
-        module = sys.modules.get(self.function.__module__)
-        return getattr(module, "__file__", None)
+        """The file the experiment function was defined in (its code version is hashed from it).
+
+        Taken from the function's code object, so it does not depend on the module still being
+        in ``sys.modules``.
+        """
+        code = getattr(self.function, "__code__", None)
+        return getattr(code, "co_filename", None)
 
     def __call__(self, ctx: ExperimentContext) -> Mapping[str, Any]:
         return self.function(ctx)
