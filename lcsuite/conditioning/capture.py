@@ -129,7 +129,9 @@ class LayerRecord:
         unit_ever_nonzero / unit_always_positive: Boolean masks over input units (features
             or channels), for dying and full units.
         input_row_batches / grad_row_batches: Raw float64 rows when ``keep_rows``.
-        nonfinite: Set to ``"input"`` or ``"output-gradient"`` when a non-finite value was seen.
+        nonfinite: Set to ``"input"`` or ``"output-gradient"`` when a non-finite value was seen
+            (detected on the diagonal of the batch's float64 Gram matrix, see
+            :func:`_finite_gram`).
     """
 
     name: str
@@ -175,6 +177,18 @@ class LayerRecord:
 
 def _add(acc: torch.Tensor | None, value: torch.Tensor) -> torch.Tensor:
     return value if acc is None else acc.add_(value)
+
+
+def _finite_gram(gram: torch.Tensor) -> bool:
+    """Whether the float64 Gram matrix ``RᵀR`` of a batch of rows ``R`` is finite.
+
+    Its diagonal holds the column sums of squares ``Σ_i r_ij²``, which are non-finite exactly
+    when a column holds a NaN or an infinity (a NaN or ``inf²`` makes the sum NaN or ``+inf``),
+    or, for float64 rows only, when finite entries above ``~1e154`` overflow the sum (the
+    statistic itself is then non-finite). Checking ``d`` diagonal entries replaces a pass over
+    all ``M·d`` row entries.
+    """
+    return bool(torch.isfinite(gram.diagonal()).all())
 
 
 class LayerCapture:
@@ -247,9 +261,10 @@ class LayerCapture:
             batch = _batched_conv_tensor(x) if record.kind == "conv2d" else x
             record.num_examples += batch.shape[0] if batch.ndim > 1 else 1
             rows = input_rows(module, x, self.conv_mode).to(torch.float64)
-            if not torch.isfinite(rows).all() and record.nonfinite is None:
+            gram = rows.T @ rows
+            if record.nonfinite is None and not _finite_gram(gram):
                 record.nonfinite = "input"
-            record.input_gram = _add(record.input_gram, rows.T @ rows)
+            record.input_gram = _add(record.input_gram, gram)
             record.num_rows += rows.shape[0]
             channel_dim = -1 if record.kind == "linear" else -3
             record.num_output_rows += output.numel() // output.shape[channel_dim]
@@ -275,9 +290,10 @@ class LayerCapture:
             if not self.record_gradients:
                 return None
             rows = grad_rows(record.module, grad).to(torch.float64)
-            if not torch.isfinite(rows).all() and record.nonfinite is None:
+            gram = rows.T @ rows
+            if record.nonfinite is None and not _finite_gram(gram):
                 record.nonfinite = "output-gradient"
-            record.grad_gram = _add(record.grad_gram, rows.T @ rows)
+            record.grad_gram = _add(record.grad_gram, gram)
             record.num_grad_rows += rows.shape[0]
             if self.keep_rows:
                 record.grad_row_batches.append(rows)
