@@ -110,3 +110,19 @@ def test_analysis_of_mlp_unit_masks_unchanged():
     model, (inputs, targets) = mlp(), mlp_data()
     capture = _run(model, inputs, targets)
     assert capture.records["0"].unit_ever_nonzero.all()
+
+
+def test_unit_masks_with_nan_and_empty_batches_match_brute_force():
+    model = nn.Sequential(nn.Linear(3, 2)).double()
+    batches = [torch.zeros(0, 3, dtype=torch.float64),
+               torch.tensor([[float("nan"), 0.0, 1.0], [1.0, 0.0, float("nan")]],
+                            dtype=torch.float64)]
+    with LayerCapture(model) as capture:
+        model(batches[0])
+        record = capture.records["0"]
+        assert record.unit_ever_nonzero.tolist() == [False] * 3
+        assert record.unit_always_positive.tolist() == [True] * 3
+        model(batches[1])
+    rows = torch.cat(batches)
+    assert torch.equal(record.unit_ever_nonzero, (rows != 0).any(dim=0))
+    assert torch.equal(record.unit_always_positive, (rows > 0).all(dim=0))

@@ -107,9 +107,30 @@ def grad_rows(module: nn.Module, g: torch.Tensor) -> torch.Tensor:
     return g.permute(0, 2, 3, 1).reshape(-1, g.shape[1])
 
 
-def _unit_rows(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    # Units are input features (Linear) or input channels (Conv2d), whatever the conv mode.
-    return input_rows(module, x, ConvMode.CHANNEL)
+def _unit_masks(module: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(ever_nonzero, always_positive)`` boolean masks over the input units of one batch.
+
+    Units are input features (Linear) or input channels (Conv2d), whatever the conv mode.
+    Computed from each unit's minimum and maximum over the batch (two cheap reductions, no
+    row matrix and no boolean temporaries): a unit is nonzero somewhere unless its minimum and
+    maximum are both zero (a NaN counts as nonzero, as ``x != 0`` does), and positive
+    everywhere exactly when its minimum is.
+    """
+    x = x.detach()
+    if isinstance(module, nn.Linear):
+        dims = tuple(range(x.ndim - 1))
+    else:
+        x = _batched_conv_tensor(x)
+        dims = (0, 2, 3)
+    if x.numel() == 0:  # no rows: no unit is nonzero, every unit is (vacuously) positive
+        units = x.shape[-1] if isinstance(module, nn.Linear) else x.shape[1]
+        return (torch.zeros(units, dtype=torch.bool, device=x.device),
+                torch.ones(units, dtype=torch.bool, device=x.device))
+    if not dims:  # an unbatched Linear input: one row
+        low = high = x
+    else:
+        low, high = x.amin(dim=dims), x.amax(dim=dims)
+    return ~((low == 0) & (high == 0)), low > 0
 
 
 @dataclass
@@ -268,9 +289,7 @@ class LayerCapture:
             record.num_rows += rows.shape[0]
             channel_dim = -1 if record.kind == "linear" else -3
             record.num_output_rows += output.numel() // output.shape[channel_dim]
-            units = _unit_rows(module, x)
-            ever_nonzero = (units != 0).any(dim=0)
-            always_positive = (units > 0).all(dim=0)
+            ever_nonzero, always_positive = _unit_masks(module, x)
             if record.unit_ever_nonzero is None:
                 record.unit_ever_nonzero, record.unit_always_positive = ever_nonzero, always_positive
             else:
