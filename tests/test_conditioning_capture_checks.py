@@ -126,3 +126,17 @@ def test_unit_masks_with_nan_and_empty_batches_match_brute_force():
     rows = torch.cat(batches)
     assert torch.equal(record.unit_ever_nonzero, (rows != 0).any(dim=0))
     assert torch.equal(record.unit_always_positive, (rows > 0).all(dim=0))
+
+
+def test_gram_is_the_float64_product_and_exactly_symmetric():
+    from lcsuite.conditioning.capture import _gram
+    g = torch.Generator().manual_seed(3)
+    rows = torch.randn(9, 40, generator=g, dtype=torch.float64)[:, ::2]  # non-contiguous
+    gram = _gram(rows)
+    assert gram.dtype == torch.float64 and gram.shape == (20, 20)
+    assert torch.equal(gram, gram.T)
+    reference = rows.T @ rows
+    assert float((gram - reference).abs().max() / reference.abs().max()) < 1e-14
+    rows = rows.clone()
+    rows[4, 7] = float("nan")
+    assert torch.isnan(_gram(rows).diagonal()[7]) and torch.isfinite(_gram(rows).diagonal()[6])

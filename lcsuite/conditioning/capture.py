@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -200,6 +201,23 @@ def _add(acc: torch.Tensor | None, value: torch.Tensor) -> torch.Tensor:
     return value if acc is None else acc.add_(value)
 
 
+def _gram(rows: torch.Tensor) -> torch.Tensor:
+    """``RᵀR`` of float64 rows ``R (M, d)``, float64 ``(d, d)``, exactly symmetric on CPU.
+
+    On CPU the product goes through NumPy, whose ``matmul`` recognises ``Aᵀ @ A`` on one
+    buffer and calls BLAS ``dsyrk``: one triangle is computed (half the multiply-adds of the
+    general product ``rows.T @ rows``) and mirrored. Still a float64 product of the same rows;
+    only the order of the float64 additions differs. Elsewhere (CUDA) it is ``rows.T @ rows``.
+    """
+    if (rows.device.type == "cpu" and type(rows) is torch.Tensor and rows.ndim == 2
+            and rows.dtype == torch.float64 and rows.layout == torch.strided
+            and not rows.is_neg() and not rows.is_conj()):
+        a = rows.contiguous().numpy()
+        with np.errstate(all="ignore"):  # non-finite rows are reported through `nonfinite`
+            return torch.from_numpy(a.T @ a)
+    return rows.T @ rows
+
+
 def _finite_gram(gram: torch.Tensor) -> bool:
     """Whether the float64 Gram matrix ``RᵀR`` of a batch of rows ``R`` is finite.
 
@@ -282,7 +300,7 @@ class LayerCapture:
             batch = _batched_conv_tensor(x) if record.kind == "conv2d" else x
             record.num_examples += batch.shape[0] if batch.ndim > 1 else 1
             rows = input_rows(module, x, self.conv_mode).to(torch.float64)
-            gram = rows.T @ rows
+            gram = _gram(rows)
             if record.nonfinite is None and not _finite_gram(gram):
                 record.nonfinite = "input"
             record.input_gram = _add(record.input_gram, gram)
@@ -309,7 +327,7 @@ class LayerCapture:
             if not self.record_gradients:
                 return None
             rows = grad_rows(record.module, grad).to(torch.float64)
-            gram = rows.T @ rows
+            gram = _gram(rows)
             if record.nonfinite is None and not _finite_gram(gram):
                 record.nonfinite = "output-gradient"
             record.grad_gram = _add(record.grad_gram, gram)
