@@ -234,8 +234,33 @@ def _check_finite_records(capture: LayerCapture):
             raise ValueError(f"non-finite values in the {record.nonfinite} of layer {record.name!r}")
 
 
-def _backward_passes(model, capture, weights, xb, yb, fisher):
-    """Forward one batch, backpropagate; returns (summed loss, weight gradients)."""
+def _output_edge_hooks(capture: LayerCapture, edges: list) -> list:
+    """Forward hooks appending the gradient edge of every captured layer output to ``edges``.
+
+    The edge is taken when the layer runs, so it stays the layer's own output even if an
+    in-place activation later rewrites the tensor (the capture's gradient hooks sit there).
+    """
+    get_edge = getattr(torch.autograd.graph, "get_gradient_edge", None)
+    if get_edge is None:  # older torch: the per-class passes fall back to the weights
+        return []
+
+    def hook(module, args, output):
+        if isinstance(output, torch.Tensor) and output.requires_grad:
+            edges.append(get_edge(output))
+
+    return [record.module.register_forward_hook(hook) for record in capture.records.values()]
+
+
+def _backward_passes(model, capture, weights, xb, yb, fisher, output_edges):
+    """Forward one batch, backpropagate; returns (summed loss, weight gradients).
+
+    The per-class passes of the true Fisher only need the output-gradients seen by the
+    capture's hooks, so they ask autograd for the gradients at the layer outputs
+    (``output_edges``, filled by the forward pass): no weight-gradient products are formed
+    and the first layer's backward is skipped. The weight gradient (weight-domination ratio)
+    comes from the one data-label pass.
+    """
+    output_edges.clear()
     logits = model(xb)
     _check_logits(logits, yb)
     loss_sum = nn.functional.cross_entropy(logits, yb, reduction="sum")
@@ -249,11 +274,13 @@ def _backward_passes(model, capture, weights, xb, yb, fisher):
         capture.record_gradients = True
         probs = logits.detach().softmax(dim=1)
         num_classes = logits.shape[1]
+        targets_of_pass = list(output_edges) or weights
         for c in range(num_classes):
             labels = torch.full_like(yb, c)
             per_example = nn.functional.cross_entropy(logits, labels, reduction="none")
-            torch.autograd.grad((probs[:, c].sqrt() * per_example).sum(), weights,
+            torch.autograd.grad((probs[:, c].sqrt() * per_example).sum(), targets_of_pass,
                                 retain_graph=c < num_classes - 1, allow_unused=True)
+    output_edges.clear()
     return float(loss_sum.detach()), weight_grads
 
 
@@ -340,15 +367,20 @@ def analyze(
     requires_grad = {name: p.requires_grad for name, p in model.named_parameters()}
     capture = LayerCapture(model, conv_mode)
     weights = [record.module.weight for record in capture.records.values()]
+    output_edges: list = []
+    edge_hooks = []
     try:
         for w in weights:
             w.requires_grad_(True)
         weight_grad_sums = [torch.zeros_like(w, dtype=torch.float64) for w in weights]
         loss_total = 0.0
         with torch.enable_grad(), capture:
+            if fisher is FisherType.TRUE:
+                edge_hooks = _output_edge_hooks(capture, output_edges)
             for start in range(0, num_examples, step):
                 xb, yb = inputs[start:start + step], targets[start:start + step]
-                loss_sum, grads = _backward_passes(model, capture, weights, xb, yb, fisher)
+                loss_sum, grads = _backward_passes(model, capture, weights, xb, yb, fisher,
+                                                   output_edges)
                 _check_finite_records(capture)
                 loss_total += loss_sum
                 for acc, g in zip(weight_grad_sums, grads):
@@ -356,6 +388,9 @@ def analyze(
                         acc.add_(g.detach().to(torch.float64))
     finally:
         capture.remove()
+        for handle in edge_hooks:
+            handle.remove()
+        output_edges.clear()
         with torch.no_grad():
             for name, b in model.named_buffers():
                 if name in buffers:
