@@ -38,6 +38,15 @@ def _is_loss(name: str) -> bool:
     return "loss" in name.lower()
 
 
+# Experiments name their axes in their own words; these are read as the plotting axes they mean.
+DIM_SYNONYMS = {"checkpoint": "step", "iteration": "step", "hidden_layer": "layer"}
+
+
+def canonical_dims(dims) -> list[str]:
+    """``dims`` with :data:`DIM_SYNONYMS` applied (``checkpoint`` → ``step``, ...)."""
+    return [DIM_SYNONYMS.get(d, d) for d in dims]
+
+
 def _dims_within(dims, allowed) -> bool:
     return set(dims) <= set(allowed)
 
@@ -64,8 +73,9 @@ FIGURE_KINDS: tuple[FigureKind, ...] = (
 
 def figure_kind(name: str, dims: list[str]) -> str | None:
     """The first kind in :data:`FIGURE_KINDS` that accepts the quantity, or ``None``."""
+    dims = canonical_dims(dims)
     for kind in FIGURE_KINDS:
-        if kind.accepts(name, list(dims)):
+        if kind.accepts(name, dims):
             return kind.name
     return None
 
@@ -261,14 +271,14 @@ def claim_figures(claim_id: str, items: list, figures_dir: Path, report_dir: Pat
             label = VARIANT_LABELS.get(variant, variant)
             if not owner and len(items) > 1:
                 label = f"{item.item} {label}".strip()
-            groups[(owner, kind, tail, tuple(quantity.dims))].append((label, item, path, quantity))
+            groups[(owner, kind, tail, tuple(canonical_dims(quantity.dims)))].append((label, item, path, quantity))
     for (owner, kind, tail, dims), members in groups.items():
         title = f"{owner or claim_id}: {tail} ({kind.replace('_', ' ')})"
 
         def draw(ax, kind=kind, members=members, tail=tail):
             arrays = []
             for label, item, _, quantity in members:
-                dims = list(quantity.dims)
+                dims = canonical_dims(quantity.dims)
                 values = _seed_axis_first(quantity.values, dims)
                 dims = ["seed", *_other_dims(dims)]
                 _draw_series(ax, kind, label, values, dims, item.params)

@@ -146,6 +146,8 @@ def test_a_quantity_without_a_figure_kind_is_listed_in_a_table(rendered):
     [
         ("bn/input/kappa_p80", ["seed", "layer", "step"], "per_layer"),
         ("plain/grad_magnitude", ["seed", "layer"], "per_layer"),
+        ("bn/grad/kappa_p80", ["seed", "checkpoint", "layer"], "per_layer"),
+        ("plain/dying_units", ["seed", "checkpoint", "hidden_layer"], "per_layer"),
         ("train_loss", ["seed", "depth", "step"], "loss_by_depth"),
         ("last/lambda_max", ["seed", "depth", "step"], "depth_trend"),
         ("train_loss", ["seed", "step"], "loss_curve"),
