@@ -6,33 +6,15 @@ claim file's own ``[[expect]]`` through the harness and asserts a failed verdict
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from claim_checks import run_seeds, verdicts
 
 from lcsuite.conditioning import exact_curvature
-from lcsuite.experiments import ExperimentContext
-from lcsuite.experiments import analysis_cost, exact_fisher
+from lcsuite.experiments import ExperimentContext, analysis_cost, exact_fisher
 from lcsuite.harness.quantities import as_quantity, stack_seeds
-from lcsuite.harness.schema import load_claim
 from lcsuite.models import MLP
-
-CLAIMS = Path(__file__).resolve().parents[1] / "claims"
-
-
-def run_seeds(function, params, seeds=(0, 1, 2)):
-    outputs = []
-    for seed in seeds:
-        ctx = ExperimentContext(params=dict(params), seed=seed)
-        outputs.append({k: as_quantity(v) for k, v in function(ctx).items()})
-    return stack_seeds(outputs)
-
-
-def verdicts(claim_id, quantities):
-    claim = load_claim(CLAIMS / f"{claim_id}.toml")
-    return {e.label: e.check(quantities).passed for e in claim.expectations}
 
 
 @pytest.mark.parametrize("norm", ["none", "bn"])

@@ -7,40 +7,17 @@ file's own ``[[expect]]`` through the harness and asserts the verdicts.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from claim_checks import claim_params, run_seeds, verdicts
 from torch import nn
 
-from lcsuite.experiments import ExperimentContext
 from lcsuite.experiments import kronecker, scaling
-from lcsuite.harness.quantities import Quantity, as_quantity, stack_seeds
-from lcsuite.harness.schema import load_claim
+from lcsuite.harness.quantities import Quantity
 
-CLAIMS = Path(__file__).resolve().parents[1] / "claims"
 PROP1, THM1 = "prop1_kronecker_spectrum", "thm1_rectifier_scaling"
 SEEDS = (0, 1)
-
-
-def claim_params(claim_id, **overrides):
-    """The claim's smoke parameters with the given overrides (grid keys included)."""
-    claim = load_claim(CLAIMS / f"{claim_id}.toml")
-    return {**claim.item_params("smoke", {}), **overrides}
-
-
-def run_seeds(function, params, seeds=SEEDS):
-    outputs = []
-    for seed in seeds:
-        ctx = ExperimentContext(params=dict(params), seed=seed)
-        outputs.append({k: as_quantity(v) for k, v in function(ctx).items()})
-    return stack_seeds(outputs)
-
-
-def verdicts(claim_id, quantities):
-    claim = load_claim(CLAIMS / f"{claim_id}.toml")
-    return {e.label: e.check(quantities).passed for e in claim.expectations}
 
 
 def replaced(quantities, path, values):
@@ -58,7 +35,7 @@ TINY_NETWORK = dict(source="network", network_depth=2, network_width=4, network_
 
 @pytest.fixture(scope="module")
 def random_pairs():
-    return run_seeds(kronecker.kronecker_spectrum, claim_params(PROP1, **TINY_PAIRS))
+    return run_seeds(kronecker.kronecker_spectrum, claim_params(PROP1, **TINY_PAIRS), seeds=SEEDS)
 
 
 def test_prop1_holds_on_random_pairs(random_pairs):
@@ -74,7 +51,7 @@ def test_prop1_holds_on_network_factors():
 def test_prop1_fails_with_a_wrong_kronecker_factor(monkeypatch):
     # F formed as Sx ⊗ Sg² while the factor spectra come from Sx and Sg.
     monkeypatch.setattr(kronecker, "explicit_matrix", lambda sx, sg: np.kron(sx, sg @ sg))
-    quantities = run_seeds(kronecker.kronecker_spectrum, claim_params(PROP1, **{**TINY_PAIRS, "pairs": 20}))
+    quantities = run_seeds(kronecker.kronecker_spectrum, claim_params(PROP1, **{**TINY_PAIRS, "pairs": 20}), seeds=SEEDS)
     result = verdicts(PROP1, quantities)
     assert not result["lambda_max_rel_err"] and not result["kappa_rel_err"] and not result["spectrum_err"]
 

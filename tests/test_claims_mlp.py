@@ -3,34 +3,20 @@ violated, and the claim file's own ``[[expect]]`` checks (through the harness) m
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
-import torch
+from claim_checks import claim, declared_outputs, run_outputs, stacked
+from claim_checks import verdicts as claim_verdicts
 
-from lcsuite.experiments import ExperimentContext, get_experiment
-from lcsuite.experiments import bn_scaling, mlp_dynamics
-from lcsuite.harness.quantities import as_quantity, stack_seeds
-from lcsuite.harness.schema import load_claim
-
-CLAIMS = Path(__file__).resolve().parents[1] / "claims"
-DATA = Path("/work/shared/data") if Path("/work/shared/data/mnist").exists() else None
+from lcsuite.experiments import (
+    bn_scaling,
+    mlp_dynamics,
+)
 
 
 def verdicts(claim_id: str, per_seed: list[dict], params: dict | None = None) -> dict[str, bool]:
-    """``{expectation label: passed}`` of the claim file's checks on per-seed outputs (dims as
-    the experiment declares them for ``params``)."""
-    claim = load_claim(CLAIMS / f"{claim_id}.toml")
-    declared = get_experiment(claim.experiment).declared_outputs(params or {}) or {}
-    quantities = stack_seeds([{path: as_quantity(value, declared.get(path)) for path, value in out.items()}
-                              for out in per_seed])
-    return {e.label: e.check(quantities).passed for e in claim.expectations}
-
-
-def run(function, params: dict, seeds=(0, 1, 2)) -> list[dict]:
-    torch.set_num_threads(1)
-    return [dict(function(ExperimentContext(params=dict(params), seed=s, data_root=DATA))) for s in seeds]
+    """The claim's checks on per-seed outputs, with dims as the experiment declares them."""
+    return claim_verdicts(claim_id, stacked(per_seed, declared_outputs(claim_id, params or {})))
 
 
 TINY_MLP = dict(depth=6, width=16, bias=True, optimizer="gd", batch_size=0, lrs=[0.1], steps=3,
@@ -59,13 +45,13 @@ THM2 = dict(trials=6, max_depth=4, min_width=2, max_width=8, batch=16, alpha_min
 
 
 def test_thm2_holds_on_tiny_nets():
-    assert all(verdicts("thm2_bn_scale_invariance", run(bn_scaling.bn_scale_invariance, THM2), THM2).values())
+    assert all(verdicts("thm2_bn_scale_invariance", run_outputs(bn_scaling.bn_scale_invariance, THM2), THM2).values())
 
 
 def test_thm2_fails_without_normalisation(monkeypatch):
     """BN replaced by its affine part only: the invariance is gone."""
     monkeypatch.setattr(bn_scaling.TrainModeBatchNorm, "forward", lambda self, h: self.weight * h + self.bias)
-    result = verdicts("thm2_bn_scale_invariance", run(bn_scaling.bn_scale_invariance, THM2), THM2)
+    result = verdicts("thm2_bn_scale_invariance", run_outputs(bn_scaling.bn_scale_invariance, THM2), THM2)
     assert not result["eps0_input"] and not result["eps0_weight_grad"]
 
 
@@ -73,20 +59,20 @@ def test_thm2_fails_without_normalisation(monkeypatch):
 
 
 def test_fig5_fails_when_bn_and_plain_are_swapped():
-    outputs = run(mlp_dynamics.mlp_bn_conditioning, dict(TINY_MLP, init="random"), seeds=(0,))
+    outputs = run_outputs(mlp_dynamics.mlp_bn_conditioning, dict(TINY_MLP, init="random"), seeds=(0,))
     swapped = verdicts("fig5_bn_improves_conditioning", swap(outputs, "bn", "plain"))
     assert not swapped["input_kappa_p80"] and not swapped["grad_kappa_p80"]
 
 
 def test_fig3_fails_when_bn_replaces_plain_random():
-    outputs = run(mlp_dynamics.mlp_magnitude_propagation, dict(TINY_MLP, lrs=[0.1]), seeds=(0,))
+    outputs = run_outputs(mlp_dynamics.mlp_magnitude_propagation, dict(TINY_MLP, lrs=[0.1]), seeds=(0,))
     swapped = verdicts("fig3_magnitude_propagation", swap(outputs, "bn_random", "plain_random"))
     assert not swapped["plain_random_g_decays_backward"]
     assert not swapped["plain_random_loss_flat"] and not swapped["bn_random_loss_falls"]
 
 
 def test_sec42_fails_when_bn_is_plain_and_zero_eigs_are_missing():
-    outputs = run(mlp_dynamics.mlp_dying_neurons, dict(TINY_MLP, init="he"), seeds=(0,))
+    outputs = run_outputs(mlp_dynamics.mlp_dying_neurons, dict(TINY_MLP, init="he"), seeds=(0,))
     mutated = []
     for out in outputs:
         out = dict(out)
@@ -105,7 +91,7 @@ def test_sec42_fails_when_bn_is_plain_and_zero_eigs_are_missing():
 def test_fig4_fails_when_a_frozen_mask_matches_the_baseline():
     params = dict(TINY_MLP, depth=3, steps=5, checkpoints=[0, 5], init="random", test_fraction=0.3,
                   masks=["111", "111", "101"])  # the second "frozen" mask freezes nothing
-    result = verdicts("fig4_weight_domination", run(mlp_dynamics.mlp_frozen_layers, params, seeds=(0,)))
+    result = verdicts("fig4_weight_domination", run_outputs(mlp_dynamics.mlp_frozen_layers, params, seeds=(0,)))
     assert not result["frozen_higher_loss"]
 
 
@@ -116,13 +102,13 @@ A11 = dict(TINY_MLP, depth=40, width=8, steps=3, checkpoints=[0, 1, 2, 3], init=
 
 def test_figA11_fails_without_the_first_update():
     """lr 0: no first-step update, so nothing drops and no layer enters weight domination."""
-    outputs = run(mlp_dynamics.mlp_bn_gradient_explosion, dict(A11, lrs=[0.0]), seeds=(0,))
+    outputs = run_outputs(mlp_dynamics.mlp_bn_gradient_explosion, dict(A11, lrs=[0.0]), seeds=(0,))
     result = verdicts("figA11_bn_gradient_explosion", outputs)
     assert not result["lower_lambda_max_drop"] and not result["lower_weight_domination"]
 
 
 def test_figA11_fails_when_lambda_max_grows_with_layer():
-    outputs = run(mlp_dynamics.mlp_bn_gradient_explosion, A11, seeds=(0,))
+    outputs = run_outputs(mlp_dynamics.mlp_bn_gradient_explosion, A11, seeds=(0,))
     values, dims = outputs[0]["iter0/fim_lambda_max"]
     outputs[0]["iter0/fim_lambda_max"] = (values[::-1].copy(), dims)
     assert not verdicts("figA11_bn_gradient_explosion", outputs)["iter0_exponential"]
@@ -132,4 +118,4 @@ def test_figA11_fails_when_lambda_max_grows_with_layer():
                                       "sec42_dying_neurons", "fig4_weight_domination",
                                       "figA11_bn_gradient_explosion", "thm2_bn_scale_invariance"])
 def test_claim_files_load(claim_id):
-    assert load_claim(CLAIMS / f"{claim_id}.toml").id == claim_id
+    assert claim(claim_id).id == claim_id

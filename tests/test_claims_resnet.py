@@ -7,19 +7,14 @@ evaluates the claim file's own ``[[expect]]`` through the harness, asserting a f
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from claim_checks import run_outputs, stacked, verdicts
 
-from lcsuite.experiments import ExperimentContext
 from lcsuite.experiments import lastbn_training, resnet_depth
-from lcsuite.harness.quantities import Quantity, as_quantity, stack_seeds
-from lcsuite.harness.schema import load_claim
+from lcsuite.harness.quantities import Quantity
 from lcsuite.models import cifar_net
-
-CLAIMS = Path(__file__).resolve().parents[1] / "claims"
 
 TINY_DEPTH = dict(
     depths=[8, 14, 20], loss_depths=[8, 14, 20], steps=2, batch_size=4, lr=0.1, momentum=0.9,
@@ -33,21 +28,14 @@ TINY_TRAINING = dict(
 )
 
 
-def run_seeds(function, params, seeds=(0, 1), rename=None):
+def run_renamed(function, params, seeds=(0, 1), rename=None):
     """Stacked quantities of ``function`` over ``seeds``; ``rename`` maps arch prefixes."""
     outputs = []
-    for seed in seeds:
-        ctx = ExperimentContext(params=dict(params), seed=seed)
-        result = {k: as_quantity(v) for k, v in function(ctx).items()}
+    for out in run_outputs(function, params, seeds):
         for old, new in (rename or {}).items():
-            result = {(new + k[len(old):] if k.startswith(old + "/") else k): v for k, v in result.items()}
-        outputs.append(result)
-    return stack_seeds(outputs)
-
-
-def verdicts(claim_id, quantities):
-    claim = load_claim(CLAIMS / f"{claim_id}.toml")
-    return {e.label: e.check(quantities).passed for e in claim.expectations}
+            out = {(new + k[len(old):] if k.startswith(old + "/") else k): v for k, v in out.items()}
+        outputs.append(out)
+    return stacked(outputs)
 
 
 def reversed_along(quantity: Quantity, dim: str) -> Quantity:
@@ -70,7 +58,7 @@ def test_classifier_input_statistics_match_explicit_features():
 
 
 def test_fig6_lambda_max_grows_at_tiny_depths_and_fails_when_reversed():
-    q = run_seeds(resnet_depth.resnet_last_layer_depth, {**TINY_DEPTH, "archs": ["resnet"]})
+    q = run_renamed(resnet_depth.resnet_last_layer_depth, {**TINY_DEPTH, "archs": ["resnet"]})
     assert verdicts("fig6_resnet_last_layer", q)["lambda_max_grows"]
     q["resnet/last_input/lambda_max"] = reversed_along(q["resnet/last_input/lambda_max"], "depth")
     q["resnet/early_peak_loss"] = reversed_along(q["resnet/early_peak_loss"], "loss_depth")
@@ -81,7 +69,7 @@ def test_fig6_lambda_max_grows_at_tiny_depths_and_fails_when_reversed():
 def test_fig7_fails_when_the_last_bn_is_dropped():
     # "resnet_lastbn" is measured on a plain ResNet: same numbers as ResNet, no 10x gap
     params = {**TINY_DEPTH, "archs": ["resnet"], "loss_depths": [20]}
-    plain = run_seeds(resnet_depth.resnet_last_layer_depth, params)
+    plain = run_renamed(resnet_depth.resnet_last_layer_depth, params)
     q = dict(plain)
     q.update({k.replace("resnet/", "resnet_lastbn/", 1): v for k, v in plain.items()})
     result = verdicts("fig7_lastbn_fixes_last_layer", q)
@@ -91,7 +79,7 @@ def test_fig7_fails_when_the_last_bn_is_dropped():
 
 def test_fig9_fails_when_lastbn_loses_its_bn():
     params = {**TINY_DEPTH, "depths": [20], "loss_depths": [], "archs": ["resnet", "preresnet", "preresnet_v1"]}
-    q = run_seeds(resnet_depth.resnet_last_layer_depth, params, rename={"resnet": "resnet_lastbn"})
+    q = run_renamed(resnet_depth.resnet_last_layer_depth, params, rename={"resnet": "resnet_lastbn"})
     result = verdicts("fig9_preresnet_extra_bn", q)
     assert not result["preresnet_like_lastbn"] and not result["preresnet_v1_10x_above"]
 
@@ -99,7 +87,7 @@ def test_fig9_fails_when_lastbn_loses_its_bn():
 def test_table1_fails_when_the_last_bn_is_dropped():
     # both arms are plain ResNets trained identically: LastBN is never strictly better
     params = {**TINY_TRAINING, "archs": ["resnet", "resnet"]}
-    q = run_seeds(lastbn_training.paired_depth_training, params)
+    q = run_renamed(lastbn_training.paired_depth_training, params)
     q.update({k.replace("resnet/", "resnet_lastbn/", 1): v for k, v in q.items() if k.startswith("resnet/")})
     result = verdicts("table1_lastbn_beats_resnet", q)
     assert not result["train_loss_lastbn_lower"] and not result["test_error_lastbn_lower"]
@@ -107,7 +95,7 @@ def test_table1_fails_when_the_last_bn_is_dropped():
 
 def test_tableA2_fails_when_the_last_bn_is_dropped():
     params = {**TINY_TRAINING, "lr": 0.01, "weight_decay": 0.0, "archs": ["vgg_nobn", "resnet_nobn"]}
-    q = run_seeds(lastbn_training.paired_depth_training, params)
+    q = run_renamed(lastbn_training.paired_depth_training, params)
     for arch in ("vgg_nobn", "resnet_nobn"):
         q.update({k.replace(f"{arch}/", f"{arch}_lastbn/", 1): v for k, v in q.items() if k.startswith(f"{arch}/")})
     result = verdicts("tableA2_lastbn_without_bn", q)
@@ -116,7 +104,7 @@ def test_tableA2_fails_when_the_last_bn_is_dropped():
 
 def test_paired_training_records_divergence_as_infinite_loss():
     params = {**TINY_TRAINING, "lr": 1e30, "epochs": 2, "archs": ["vgg_nobn", "vgg_nobn_lastbn"]}
-    q = run_seeds(lastbn_training.paired_depth_training, params, seeds=(0,))
+    q = run_renamed(lastbn_training.paired_depth_training, params, seeds=(0,))
     assert q["vgg_nobn/diverged"].values.all()
     assert np.isinf(q["vgg_nobn/final_train_loss"].values).all()
     assert (q["vgg_nobn/test_error"].values == 1.0).all()
