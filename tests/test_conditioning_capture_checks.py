@@ -73,7 +73,7 @@ def test_largest_finite_float32_values_are_not_flagged():
 def test_unit_masks_match_brute_force(conv_mode):
     """Units with exact zeros, sign changes, all-positive and all-negative columns, over two
     batches, for Linear inputs and conv channels (conv units are channels in both modes)."""
-    model, (inputs, targets) = cnn(), cnn_data(n=6)
+    model, (inputs, _) = cnn(), cnn_data(n=6)
     with torch.no_grad():
         model[0].weight[0].zero_()
         model[0].bias[0] = -1.0  # channel 0 after the ReLU: always zero → dying

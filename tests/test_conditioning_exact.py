@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from cases_conditioning import CASES, NUM_CLASSES, cnn, mlp, mlp_data, relative_error
+from cases_conditioning import CASES, NUM_CLASSES, mlp, mlp_data, relative_error
 from lcsuite import analyze
 from lcsuite.conditioning import (
     LayerCapture,

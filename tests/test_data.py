@@ -178,7 +178,7 @@ def test_cifar_loader_on_generated_files(tmp_path, num_classes):
 
 
 def test_cifar_truncated_batch_names_the_path(tmp_path):
-    folder = _write_cifar(tmp_path, 10, corrupt="data_batch_3")
+    _write_cifar(tmp_path, 10, corrupt="data_batch_3")
     with pytest.raises(CorruptDataError, match="data_batch_3"):
         load_cifar(tmp_path, 10, "train")
     load_cifar(tmp_path, 10, "test")  # the intact split still loads

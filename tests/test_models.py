@@ -27,7 +27,7 @@ def test_mlp_shapes_and_layers(depth, width, norm):
     assert len(model.linears) == depth
     assert model.classifier is model.linears[-1]
     assert model.classifier.out_features == 10
-    assert [l.in_features for l in model.linears] == [144] + [width] * (depth - 1)
+    assert [layer.in_features for layer in model.linears] == [144] + [width] * (depth - 1)
     assert len(bn_layers(model)) == (depth - 1 if norm == "bn" else 0)
     expected = 144 * width + width + (depth - 2) * (width * width + width) + width * 10 + 10
     if depth == 1:
@@ -44,7 +44,7 @@ def test_mlp_bn_precedes_relu():
 
 def test_mlp_without_bias():
     model = MLP(20, 3, depth=4, width=7, bias=False)
-    assert all(l.bias is None for l in model.linears)
+    assert all(layer.bias is None for layer in model.linears)
 
 
 def test_mlp_rejects_bad_arguments():

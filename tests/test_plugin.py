@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import h5py  # noqa: F401  (imported before pytester snapshots sys.modules: h5py cannot be re-imported)
 import pytest

@@ -133,7 +133,10 @@ def test_record_callback_called_at_scheduled_steps(digits):
 def test_step_schedule_lowers_the_learning_rate(digits):
     seed_everything(0)
     model = small_mlp()
-    weights = lambda step, net: net.classifier.weight.detach().clone()
+
+    def weights(step, net):
+        return net.classifier.weight.detach().clone()
+
     # 512 examples / 128 = 4 steps per epoch; milestones in epochs
     result = train(model, digits, optimizer="sgd", lr=0.1, epochs=3, batch_size=128, milestones=(1, 2),
                    gamma=0.5, record=weights, record_schedule=[0, 4, 8, 12])
