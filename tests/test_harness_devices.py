@@ -46,3 +46,16 @@ def test_cap_threads_sets_env_without_overriding(monkeypatch):
     environ = {"OMP_NUM_THREADS": "3"}
     devices.cap_threads(2, environ=environ)
     assert environ["OMP_NUM_THREADS"] == "3" and "MKL_NUM_THREADS" in environ
+
+
+def test_cap_threads_limits_the_blas_pool_numpy_already_loaded(monkeypatch):
+    """numpy is imported before a worker is configured, so its OpenBLAS read no environment
+    cap; cap_threads must limit the loaded pool itself."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import numpy  # noqa: F401  (the pool to be capped)
+
+    monkeypatch.setattr(devices, "_THREADS_CAPPED", [1])  # leave torch's setting alone
+    with threadpoolctl.threadpool_limits(limits=None):  # restores the pools afterwards
+        devices.cap_threads(10_000, environ={})
+        blas = [p for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
+        assert blas and all(p["num_threads"] == 1 for p in blas)

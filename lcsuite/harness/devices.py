@@ -19,6 +19,7 @@ __all__ = [
     "pin_worker_to_gpu",
     "threads_per_worker",
     "cap_threads",
+    "limit_loaded_blas_pools",
     "cuda_device_count",
     "torch_version",
 ]
@@ -75,11 +76,27 @@ def cap_threads(n_workers: int, environ: MutableMapping[str, str] = os.environ) 
     threads = threads_per_worker(n_workers)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         environ.setdefault(var, str(threads))
+    # BLAS pools loaded before this call (numpy's OpenBLAS is, by the plugin's own imports)
+    # read those variables only at load time: cap them directly.
+    limit_loaded_blas_pools(threads)
     torch = sys.modules.get("torch")
     if torch is not None and not _THREADS_CAPPED:
         torch.set_num_threads(threads)
         _THREADS_CAPPED.append(threads)
     return threads
+
+
+def limit_loaded_blas_pools(threads: int) -> bool:
+    """Limit the BLAS/OpenMP thread pools already loaded in this process (threadpoolctl).
+
+    Returns False when threadpoolctl is not installed (then only the environment applies).
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return False
+    threadpool_limits(limits=threads)
+    return True
 
 
 DEVICE_COUNT_ENV = "LCSUITE_CUDA_DEVICE_COUNT"
