@@ -20,6 +20,8 @@ import time
 
 import torch
 
+from lcsuite.harness.devices import limit_loaded_blas_pools
+
 from bench import agreement, appb, memory, overhead, peers
 from bench.config import full_config, quick_config
 from bench.machine import machine_info
@@ -75,6 +77,7 @@ def main(argv=None) -> int:
     threads = args.threads if args.threads is not None else (1 if args.quick else None)
     if threads is not None:
         torch.set_num_threads(threads)
+        limit_loaded_blas_pools(threads)  # numpy's BLAS (the capture's CPU Gram) as well
     config = (quick_config if args.quick else full_config)(args.device)
     config.threads = threads
     info = machine_info(config.torch_device)

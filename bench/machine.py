@@ -53,6 +53,7 @@ def machine_info(device: torch.device) -> dict:
         "cpu_count": os.cpu_count(),
         "usable_cpus": usable_cpus,
         "torch_threads": torch.get_num_threads(),
+        "blas_threads": _blas_threads(),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
@@ -63,3 +64,10 @@ def machine_info(device: torch.device) -> dict:
         "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     return info
+
+
+def _blas_threads() -> dict[str, int]:
+    """Threads of each loaded BLAS library (numpy's OpenBLAS does not follow torch's setting)."""
+    from threadpoolctl import threadpool_info
+
+    return {p.get("filepath", p["internal_api"]): p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}

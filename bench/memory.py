@@ -20,6 +20,8 @@ from typing import Callable
 
 import torch
 
+from lcsuite.harness.devices import limit_loaded_blas_pools
+
 from bench.timing import synchronize
 
 __all__ = ["peak_memory"]
@@ -94,6 +96,8 @@ def _measure_all(config) -> list[tuple[str, str, dict]]:
     from bench import appb, overhead, peers
 
     torch.set_num_threads(config.threads or torch.get_num_threads())
+    if config.threads:
+        limit_loaded_blas_pools(config.threads)
     measured = []
     for case, module in (("overhead", overhead), ("appb", appb), ("peers", peers)):
         for label, fn, device in module.memory_workloads(config):

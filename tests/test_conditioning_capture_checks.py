@@ -140,3 +140,14 @@ def test_gram_is_the_float64_product_and_exactly_symmetric():
     rows = rows.clone()
     rows[4, 7] = float("nan")
     assert torch.isnan(_gram(rows).diagonal()[7]) and torch.isfinite(_gram(rows).diagonal()[6])
+
+
+def test_kept_float64_rows_do_not_alias_the_callers_tensor():
+    """A float64 input needs no cast; the kept rows must still be a copy."""
+    layer = torch.nn.Linear(3, 2).double()
+    x = torch.randn(4, 3, dtype=torch.float64)
+    with LayerCapture(layer, keep_rows=True) as capture:
+        layer(x)
+    expected = x.clone()
+    x.mul_(0)
+    assert torch.equal(capture.records[""].input_rows(), expected)

@@ -14,7 +14,7 @@ Conventions are in :mod:`lcsuite.conditioning.conventions`.
 from lcsuite.conditioning.analyze import Analysis, LayerAnalysis, analyze
 from lcsuite.conditioning.capture import LayerCapture, LayerRecord, supported_layers
 from lcsuite.conditioning.conventions import ConvMode, FisherType, LossType
-from lcsuite.conditioning.exact import ExactCurvature, curvature_parameter_names, exact_curvature
+from lcsuite.conditioning.exact import ExactCurvature, curvature_parameter_names, curvature_rows, exact_curvature
 from lcsuite.conditioning.spectrum import (
     default_rtol,
     kappa,
@@ -43,6 +43,7 @@ __all__ = [
     "LossType",
     "ExactCurvature",
     "exact_curvature",
+    "curvature_rows",
     "curvature_parameter_names",
     "default_rtol",
     "symmetric_spectrum",

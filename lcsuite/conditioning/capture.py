@@ -313,8 +313,8 @@ class LayerCapture:
             else:
                 record.unit_ever_nonzero |= ever_nonzero
                 record.unit_always_positive &= always_positive
-            if self.keep_rows:
-                record.input_row_batches.append(rows)
+            if self.keep_rows:  # a copy: float64 rows may be a view of the caller's tensor
+                record.input_row_batches.append(rows.clone())
             if output.requires_grad:
                 # A tensor hook (not a module backward hook) sees the gradient w.r.t. the
                 # output even when an in-place activation later overwrites that output.
@@ -333,7 +333,7 @@ class LayerCapture:
             record.grad_gram = _add(record.grad_gram, gram)
             record.num_grad_rows += rows.shape[0]
             if self.keep_rows:
-                record.grad_row_batches.append(rows)
+                record.grad_row_batches.append(rows.clone())
             return None
 
         return grad_hook

@@ -31,7 +31,7 @@ from torch.func import functional_call, vjp, vmap
 from lcsuite.conditioning.capture import supported_layers
 from lcsuite.conditioning.conventions import FisherType
 
-__all__ = ["ExactCurvature", "exact_curvature", "curvature_parameter_names"]
+__all__ = ["ExactCurvature", "exact_curvature", "curvature_rows", "curvature_parameter_names"]
 
 
 def curvature_parameter_names(model: nn.Module) -> list[str]:
@@ -95,6 +95,71 @@ def _check_classification(logits: torch.Tensor, targets: torch.Tensor | None):
             raise ValueError(f"targets must lie in [0, {logits.shape[1]})")
 
 
+def _weight_layout(model: nn.Module) -> tuple[list[str], list[str], dict[str, torch.Tensor]]:
+    """Module paths, their weight keys and the detached weights of every Linear/Conv2d layer."""
+    layers = supported_layers(model)
+    if not layers:
+        raise ValueError(f"{type(model).__name__} has no nn.Linear or nn.Conv2d layer")
+    names = [name for name, _ in layers]
+    weight_keys = curvature_parameter_names(model)
+    weights = {key: model.get_submodule(n).weight.detach() for key, n in zip(weight_keys, names)}
+    return names, weight_keys, weights
+
+
+def _slices(names: list[str], weight_keys: list[str], weights: dict[str, torch.Tensor]) -> dict[str, slice]:
+    slices, offset = {}, 0
+    for name, key in zip(names, weight_keys):
+        size = weights[key].numel()
+        slices[name] = slice(offset, offset + size)
+        offset += size
+    return slices
+
+
+def _iter_gradient_rows(model, inputs, targets, fisher: FisherType, chunk_size: int):
+    """Yield ``(R_chunk, P)`` float64 chunks of the gradient rows ``A`` with ``AᵀA / N`` the
+    exact curvature (``model`` and ``inputs`` already float64 and on one device).
+
+    Rows are ``√p_ic J_iᵀ(p_i − e_c)`` for the true Fisher (``R = N·C``) and ``J_iᵀ(p_i − e_{y_i})``
+    for the empirical one (``R = N``), weights flattened row-major in module order.
+    """
+    names, weight_keys, weights = _weight_layout(model)
+    fixed = {k: v.detach() for k, v in model.named_parameters() if k not in weights}
+    device = inputs.device
+
+    def logits_of(w):
+        return functional_call(model, {**fixed, **w}, (inputs,))
+
+    with torch.no_grad(), _batchnorm_without_running_stats(model):
+        logits, vjp_fn = vjp(logits_of, weights)
+        logits = logits.detach()
+        _check_classification(logits, targets)
+        probs = logits.softmax(dim=1)
+        num_examples, num_classes = logits.shape
+        if fisher is FisherType.TRUE:
+            # diag p − p pᵀ = Σ_c p_c (p − e_c)(p − e_c)ᵀ: one cotangent per (example, class).
+            example = torch.arange(num_examples, device=device).repeat_interleave(num_classes)
+            cls = torch.arange(num_classes, device=device).repeat(num_examples)
+        else:
+            example = torch.arange(num_examples, device=device)
+            cls = targets.to(device=device, dtype=torch.long)
+        residual = probs[example] - nn.functional.one_hot(cls, num_classes).to(torch.float64)
+        if fisher is FisherType.TRUE:
+            residual = residual * probs[example, cls].sqrt().unsqueeze(1)
+        for start in range(0, residual.shape[0], chunk_size):
+            rows, where = residual[start:start + chunk_size], example[start:start + chunk_size]
+            cotangents = torch.zeros(rows.shape[0], num_examples, num_classes, dtype=torch.float64, device=device)
+            cotangents[torch.arange(rows.shape[0], device=device), where] = rows
+            (grads,) = vmap(vjp_fn)(cotangents)
+            yield torch.cat([grads[k].reshape(rows.shape[0], -1) for k in weight_keys], dim=1)
+
+
+def _float64_copy(model: nn.Module, inputs: torch.Tensor, targets, fisher) -> tuple:
+    fisher = FisherType.parse(fisher)
+    if fisher is FisherType.EMPIRICAL and targets is None:
+        raise ValueError("fisher='empirical' needs targets")
+    return copy.deepcopy(model).to(torch.float64), inputs.detach().to(torch.float64), fisher
+
+
 def exact_curvature(
     model: nn.Module,
     inputs: torch.Tensor,
@@ -112,57 +177,36 @@ def exact_curvature(
         chunk_size: Number of vector-Jacobian products vectorised at once.
 
     Returns:
-        :class:`ExactCurvature` with a ``(P, P)`` float64 matrix.
+        :class:`ExactCurvature` with a ``(P, P)`` float64 matrix (on the inputs' device).
     """
-    fisher = FisherType.parse(fisher)
-    if fisher is FisherType.EMPIRICAL and targets is None:
-        raise ValueError("fisher='empirical' needs targets")
-    model = copy.deepcopy(model).to(torch.float64)
-    inputs = inputs.detach().to(torch.float64)
-    layers = supported_layers(model)
-    if not layers:
-        raise ValueError(f"{type(model).__name__} has no nn.Linear or nn.Conv2d layer")
-    names = [name for name, _ in layers]
-    weight_keys = curvature_parameter_names(model)
-    weights = {key: model.get_submodule(n).weight.detach() for key, n in zip(weight_keys, names)}
-    fixed = {k: v.detach() for k, v in model.named_parameters() if k not in weights}
+    model, inputs, fisher = _float64_copy(model, inputs, targets, fisher)
+    names, weight_keys, weights = _weight_layout(model)
+    num_params = sum(w.numel() for w in weights.values())
+    matrix = torch.zeros(num_params, num_params, dtype=torch.float64, device=inputs.device)
+    for rows in _iter_gradient_rows(model, inputs, targets, fisher, chunk_size):
+        matrix.addmm_(rows.T, rows)
+    num_examples = inputs.shape[0]
+    matrix /= num_examples
+    return ExactCurvature(matrix, names, _slices(names, weight_keys, weights), fisher, num_examples)
 
-    def logits_of(w):
-        return functional_call(model, {**fixed, **w}, (inputs,))
 
-    with torch.no_grad(), _batchnorm_without_running_stats(model):
-        logits, vjp_fn = vjp(logits_of, weights)
-        logits = logits.detach()
-        _check_classification(logits, targets)
-        probs = logits.softmax(dim=1)
-        num_examples, num_classes = logits.shape
-        if fisher is FisherType.TRUE:
-            # diag p − p pᵀ = Σ_c p_c (p − e_c)(p − e_c)ᵀ: one cotangent per (example, class).
-            example = torch.arange(num_examples).repeat_interleave(num_classes)
-            cls = torch.arange(num_classes).repeat(num_examples)
-        else:
-            example = torch.arange(num_examples)
-            cls = targets.to(torch.long)
-        residual = probs[example] - nn.functional.one_hot(cls, num_classes).to(torch.float64)
-        if fisher is FisherType.TRUE:
-            residual = residual * probs[example, cls].sqrt().unsqueeze(1)
+def curvature_rows(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor | None = None,
+    fisher: FisherType | str = FisherType.TRUE,
+    chunk_size: int = 512,
+) -> tuple[torch.Tensor, dict[str, slice]]:
+    """The gradient rows ``A`` with ``AᵀA / N`` = :func:`exact_curvature`'s matrix.
 
-        def gradient_rows(rows: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
-            cotangents = torch.zeros(rows.shape[0], num_examples, num_classes, dtype=torch.float64)
-            cotangents[torch.arange(rows.shape[0]), where] = rows
-            (grads,) = vmap(vjp_fn)(cotangents)
-            return torch.cat([grads[k].reshape(rows.shape[0], -1) for k in weight_keys], dim=1)
+    For spectra through the smaller Gram matrix ``AAᵀ`` when ``R < P``.
 
-        num_params = sum(w.numel() for w in weights.values())
-        matrix = torch.zeros(num_params, num_params, dtype=torch.float64)
-        for start in range(0, residual.shape[0], chunk_size):
-            rows = gradient_rows(residual[start:start + chunk_size], example[start:start + chunk_size])
-            matrix.addmm_(rows.T, rows)
-        matrix /= num_examples
-
-    slices, offset = {}, 0
-    for name, key in zip(names, weight_keys):
-        size = weights[key].numel()
-        slices[name] = slice(offset, offset + size)
-        offset += size
-    return ExactCurvature(matrix, names, slices, fisher, num_examples)
+    Returns:
+        ``(rows, slices)``: rows ``(R, P)`` float64 (``R = N·C`` for ``"true"``, ``N`` for
+        ``"empirical"``; weights flattened row-major in module order) and module path →
+        column slice of that layer's weight.
+    """
+    model, inputs, fisher = _float64_copy(model, inputs, targets, fisher)
+    names, weight_keys, weights = _weight_layout(model)
+    rows = torch.cat(list(_iter_gradient_rows(model, inputs, targets, fisher, chunk_size)))
+    return rows, _slices(names, weight_keys, weights)

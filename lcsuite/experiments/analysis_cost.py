@@ -25,9 +25,8 @@ import time
 import numpy as np
 import torch
 
-from lcsuite.conditioning import analyze
+from lcsuite.conditioning import analyze, curvature_rows
 from lcsuite.experiments import ExperimentContext, experiment
-from lcsuite.experiments.exact_fisher import curvature_rows
 from lcsuite.models import MLP
 
 PATHS = ("full", "sub", "factor")

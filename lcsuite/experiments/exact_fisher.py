@@ -27,21 +27,25 @@ nets of one seed share their Linear weights (BN adds no random parameters).
 
 from __future__ import annotations
 
-import copy
 import math
 
 import numpy as np
 import torch
 from torch import nn
-from torch.func import functional_call, vjp, vmap
 
-from lcsuite.conditioning import FisherType, LayerCapture, analyze, default_rtol, kappa, supported_layers
+from lcsuite.conditioning import (
+    LayerCapture,
+    analyze,
+    curvature_rows,
+    default_rtol,
+    kappa,
+    supported_layers,
+)
 from lcsuite.experiments import ExperimentContext, experiment
 from lcsuite.experiments.common import load_mnist
 from lcsuite.models import MLP
 
 __all__ = [
-    "curvature_rows",
     "nonzero_curvature_spectrum",
     "mnist_subset",
     "paired_mlp",
@@ -54,66 +58,6 @@ IMAGE_SIZE = 12
 
 
 # --- exact curvature through gradient rows ----------------------------------------------------
-
-
-def curvature_rows(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    targets: torch.Tensor | None,
-    fisher: FisherType | str,
-    chunk_size: int = 512,
-) -> tuple[torch.Tensor, dict[str, slice]]:
-    """Gradient rows ``A`` with ``AᵀA / N`` = the exact curvature over all Linear/Conv2d weights.
-
-    Args:
-        model: used in its current train/eval mode, copied and cast to float64 (not modified).
-        inputs: ``(N, ...)``; targets: ``(N,)`` class indices (needed for ``"empirical"``).
-        fisher: ``"true"`` (rows ``√p_ic J_iᵀ(p_i − e_c)``, ``R = N·C``) or ``"empirical"``
-            (rows ``J_iᵀ(p_i − e_{y_i})``, ``R = N``).
-        chunk_size: rows computed per vectorised batch of vector-Jacobian products.
-
-    Returns:
-        ``(rows, slices)``: rows ``(R, P)`` float64 (weights flattened row-major, in module
-        order) and module path → column slice of that layer's weight.
-    """
-    fisher = FisherType.parse(fisher)
-    model = copy.deepcopy(model).to(torch.float64)
-    inputs = inputs.detach().to(torch.float64)
-    layers = supported_layers(model)
-    keys = [f"{name}.weight" for name, _ in layers]
-    weights = {key: model.get_submodule(name).weight.detach() for key, (name, _) in zip(keys, layers)}
-    fixed = {k: v.detach() for k, v in model.named_parameters() if k not in weights}
-    bn_saved = []
-    for module in model.modules():  # batch statistics without the in-place running-stat update
-        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.training:
-            bn_saved.append(module)
-            module.running_mean = module.running_var = module.num_batches_tracked = None
-
-    with torch.no_grad():
-        logits, vjp_fn = vjp(lambda w: functional_call(model, {**fixed, **w}, (inputs,)), weights)
-        probs = logits.softmax(dim=1)
-        n, c = logits.shape
-        if fisher is FisherType.TRUE:
-            example = torch.arange(n, device=inputs.device).repeat_interleave(c)
-            cls = torch.arange(c, device=inputs.device).repeat(n)
-        else:
-            example, cls = torch.arange(n, device=inputs.device), targets.to(torch.long)
-        residual = probs[example] - nn.functional.one_hot(cls, c).to(torch.float64)
-        if fisher is FisherType.TRUE:
-            residual = residual * probs[example, cls].sqrt().unsqueeze(1)
-        chunks = []
-        for start in range(0, len(example), chunk_size):
-            where, values = example[start:start + chunk_size], residual[start:start + chunk_size]
-            cotangents = torch.zeros(len(where), n, c, dtype=torch.float64, device=inputs.device)
-            cotangents[torch.arange(len(where), device=inputs.device), where] = values
-            (grads,) = vmap(vjp_fn)(cotangents)
-            chunks.append(torch.cat([grads[k].reshape(len(where), -1) for k in keys], dim=1))
-        rows = torch.cat(chunks)
-    slices, offset = {}, 0
-    for key, (name, _) in zip(keys, layers):
-        slices[name] = slice(offset, offset + weights[key].numel())
-        offset += weights[key].numel()
-    return rows, slices
 
 
 def nonzero_curvature_spectrum(rows: torch.Tensor, num_examples: int) -> torch.Tensor:
