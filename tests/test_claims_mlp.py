@@ -71,6 +71,29 @@ def test_fig3_fails_when_bn_replaces_plain_random():
     assert not swapped["plain_random_loss_flat"] and not swapped["bn_random_loss_falls"]
 
 
+def _along_layers(value, profile):
+    """``value`` (array, or ``(array, dims)``) with its last (layer) axis replaced by ``profile``."""
+    array, dims = value if isinstance(value, tuple) else (value, None)
+    crafted = np.broadcast_to(profile, np.shape(array)).astype(float).copy()
+    return crafted if dims is None else (crafted, dims)
+
+
+def test_fig3_stability_and_forward_decay_checks_fail_on_crafted_magnitudes():
+    """Magnitudes spanning 1e4 over the layers are not "stable"; flat ones do not "decay"."""
+    outputs = run_outputs(mlp_dynamics.mlp_magnitude_propagation, dict(TINY_MLP, lrs=[0.1]), seeds=(0,))
+    stable = ["plain_he/input", "plain_he/grad", "bn_random/input", "bn_random/grad", "bn_he/input", "bn_he/grad"]
+    for out in outputs:
+        layers = np.shape(out["plain_he/input/lambda_max"][0])[-1]
+        for prefix in stable:
+            out[f"{prefix}/lambda_max"] = _along_layers(out[f"{prefix}/lambda_max"],
+                                                        np.logspace(0, -4, layers))
+        out["plain_random/input/lambda_max"] = _along_layers(out["plain_random/input/lambda_max"], 1.0)
+    result = verdicts("fig3_magnitude_propagation", outputs)
+    assert not any(result[f"{name}_stable"] for name in
+                   ["plain_he_x", "plain_he_g", "bn_random_x", "bn_random_g", "bn_he_x", "bn_he_g"])
+    assert not result["plain_random_x_decays"]
+
+
 def test_sec42_fails_when_bn_is_plain_and_zero_eigs_are_missing():
     outputs = run_outputs(mlp_dynamics.mlp_dying_neurons, dict(TINY_MLP, init="he"), seeds=(0,))
     mutated = []
@@ -93,6 +116,13 @@ def test_fig4_fails_when_a_frozen_mask_matches_the_baseline():
                   masks=["111", "111", "101"])  # the second "frozen" mask freezes nothing
     result = verdicts("fig4_weight_domination", run_outputs(mlp_dynamics.mlp_frozen_layers, params, seeds=(0,)))
     assert not result["frozen_higher_loss"]
+
+
+def test_fig4_fails_when_no_mask_lowers_the_loss():
+    params = dict(TINY_MLP, depth=3, steps=5, checkpoints=[0, 5], init="random", test_fraction=0.3,
+                  masks=["111", "101"], lrs=[0.0])
+    result = verdicts("fig4_weight_domination", run_outputs(mlp_dynamics.mlp_frozen_layers, params, seeds=(0,)))
+    assert not result["loss_still_decreases"]
 
 
 # --- Fig. A11 ----------------------------------------------------------------------------------

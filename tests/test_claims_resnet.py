@@ -77,6 +77,14 @@ def test_fig7_fails_when_the_last_bn_is_dropped():
     assert not result["lastbn_peak_below_resnet"]
 
 
+def test_fig7_fails_on_an_early_loss_blowup():
+    q = run_renamed(resnet_depth.resnet_last_layer_depth, {**TINY_DEPTH, "archs": ["resnet", "resnet_lastbn"]},
+                    seeds=(0,))
+    path = "resnet_lastbn/early_peak_loss_deepest"
+    q[path] = Quantity(np.full_like(q[path].values, 10.0), q[path].dims)  # above 2·ln 10
+    assert not verdicts("fig7_lastbn_fixes_last_layer", q)["lastbn_no_blowup"]
+
+
 def test_fig9_fails_when_lastbn_loses_its_bn():
     params = {**TINY_DEPTH, "depths": [20], "loss_depths": [], "archs": ["resnet", "preresnet", "preresnet_v1"]}
     q = run_renamed(resnet_depth.resnet_last_layer_depth, params, rename={"resnet": "resnet_lastbn"})

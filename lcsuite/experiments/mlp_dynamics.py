@@ -182,7 +182,8 @@ def mlp_bn_conditioning(ctx: ExperimentContext) -> dict:
 
 # --- Fig. 3: magnitude propagation ---------------------------------------------------------------
 
-MAGNITUDE_STATS = ("input/magnitude", "grad/magnitude")
+# The paper's Fig. 3/A5 indicate a layer's magnitude by λmax(Σx) and λmax(Σ∇h).
+MAGNITUDE_STATS = ("input/lambda_max", "grad/lambda_max")
 ALL_VARIANTS = (("none", "random"), ("none", "he"), ("bn", "random"), ("bn", "he"))
 
 
@@ -200,7 +201,8 @@ def _magnitude_outputs(params):
 
 @experiment("mlp_magnitude_propagation", outputs=_magnitude_outputs)
 def mlp_magnitude_propagation(ctx: ExperimentContext) -> dict:
-    """Plain/BN × random/He: ``sqrt(E‖x_k‖²)`` and ``sqrt(E‖g_k‖²)`` per layer and checkpoint,
+    """Plain/BN × random/He: the magnitudes ``λmax(Sx_k)`` and ``λmax(Sg_k)`` (as the paper's
+    Fig. 3 indicates them) per layer and checkpoint,
     and the training loss, of each variant's best-lr run."""
     data = _training_data(ctx)
     out = {}
