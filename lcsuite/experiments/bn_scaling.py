@@ -27,6 +27,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from lcsuite.experiments import ExperimentContext, experiment
+from lcsuite.experiments.scaling import rel_err, scale_weights, signals
+from lcsuite.models import weight_layers
 
 QUANTITIES = ("input/rel_err", "output_grad/rel_err", "weight_grad/rel_err")
 
@@ -77,59 +79,30 @@ def bn_relu_mlp(widths: list[int], eps: float, generator: torch.Generator) -> nn
     return nn.Sequential(*layers)
 
 
-def bn_signals(model: nn.Sequential, inputs: torch.Tensor, loss_fn):
-    """Per Linear layer: input ``x_k``, output-gradient ``g_k = dL/dh_k`` and ``dL/dW_k``."""
-    linears = [m for m in model if isinstance(m, nn.Linear)]
-    layer_inputs, outputs = [], []
-
-    def record(module, args, out):
-        layer_inputs.append(args[0].detach())
-        out.retain_grad()
-        outputs.append(out)
-
-    handles = [m.register_forward_hook(record) for m in linears]
-    model.zero_grad()
-    try:
-        final = model(inputs)
-    finally:
-        for handle in handles:
-            handle.remove()
-    loss_fn(final).backward()
-    return (layer_inputs, [o.grad.detach().clone() for o in outputs],
-            [m.weight.grad.detach().clone() for m in linears])
-
-
-def _rel_err(measured: torch.Tensor, predicted: torch.Tensor) -> float:
-    denominator = torch.linalg.norm(predicted)
-    if denominator == 0:
-        return 0.0 if torch.linalg.norm(measured) == 0 else math.inf
-    return float(torch.linalg.norm(measured - predicted) / denominator)
-
-
 def scaling_errors(model: nn.Sequential, inputs, loss_fn, alphas, weight_scale: float = 1.0) -> dict:
     """Largest relative error over layers of x_k, g_k, dL/dW_k after ``W_k -> alpha_k W_k``
     against Thm 4.2's prediction (unchanged, ``/alpha_k``, ``/alpha_k``); the base weights are
     first multiplied by ``weight_scale``. The model's weights are restored afterwards."""
-    linears = [m for m in model if isinstance(m, nn.Linear)]
+    linears = weight_layers(model)
     saved = [m.weight.detach().clone() for m in linears]
+
+    def backward(output):
+        loss_fn(output).backward()
+
     try:
-        with torch.no_grad():
-            for m in linears:
-                m.weight.mul_(weight_scale)
-        xs, gs, dws = bn_signals(model, inputs, loss_fn)
-        with torch.no_grad():
-            for m, alpha in zip(linears, alphas):
-                m.weight.mul_(float(alpha))
-        xs_s, gs_s, dws_s = bn_signals(model, inputs, loss_fn)
+        scale_weights(model, [weight_scale] * len(linears))
+        base = signals(model, inputs, backward)
+        scale_weights(model, alphas)
+        scaled = signals(model, inputs, backward)
     finally:
         with torch.no_grad():
             for m, w in zip(linears, saved):
                 m.weight.copy_(w)
     errors = {"input": 0.0, "output_grad": 0.0, "weight_grad": 0.0}
     for k, alpha in enumerate(alphas):
-        errors["input"] = max(errors["input"], _rel_err(xs_s[k], xs[k]))
-        errors["output_grad"] = max(errors["output_grad"], _rel_err(gs_s[k], gs[k] / alpha))
-        errors["weight_grad"] = max(errors["weight_grad"], _rel_err(dws_s[k], dws[k] / alpha))
+        errors["input"] = max(errors["input"], rel_err(scaled.inputs[k], base.inputs[k]))
+        errors["output_grad"] = max(errors["output_grad"], rel_err(scaled.output_grads[k], base.output_grads[k] / alpha))
+        errors["weight_grad"] = max(errors["weight_grad"], rel_err(scaled.weight_grads[k], base.weight_grads[k] / alpha))
     return errors
 
 

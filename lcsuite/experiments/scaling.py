@@ -61,6 +61,7 @@ from torch import nn
 
 from lcsuite.experiments import ExperimentContext, experiment
 from lcsuite.experiments.common import cpu_threads, hypothesis_examples
+from lcsuite.models import weight_layers
 
 NETWORKS = ("mlp", "conv")
 LOSSES = ("linear", "cross_entropy")
@@ -111,11 +112,6 @@ def build_network(spec: NetSpec, image_size: int) -> nn.Sequential:
                 layers += [nn.Conv2d(spec.widths[k], spec.widths[k + 1], 3, padding=1, bias=False), nn.ReLU()]
             layers += [nn.Flatten(), nn.Linear(spec.widths[-2] * image_size**2, spec.widths[-1], bias=False)]
     return nn.Sequential(*layers).to(torch.float64)
-
-
-def weight_layers(model: nn.Module) -> list[nn.Module]:
-    """The K Linear/Conv2d layers, input side first."""
-    return [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
 
 
 def example_inputs(spec: NetSpec, batch: int, image_size: int) -> torch.Tensor:
