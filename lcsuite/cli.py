@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from lcsuite.compare import DEFAULT_RTOL
+from lcsuite.harness.schema import TIERS
 from lcsuite.report import ResultsError
 
 EXIT_OK, EXIT_REGRESSION, EXIT_USAGE = 0, 1, 2
@@ -60,7 +62,6 @@ def cmd_compare(args) -> int:
 # list
 # ----------------------------------------------------------------------------------------
 
-TIERS = ("smoke", "gpu", "paper")
 
 
 def load_claims(claims_dir: Path) -> list:
@@ -220,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "tolerance), 0 otherwise.")
     p.add_argument("baseline_dir", metavar="BASELINE_DIR")
     p.add_argument("new_dir", metavar="NEW_DIR")
-    p.add_argument("--rtol", type=_positive_float, default=0.1,
+    p.add_argument("--rtol", type=_positive_float, default=DEFAULT_RTOL,
                    help="default relative tolerance for drift (default 0.1)")
     p.add_argument("--tolerance-file", metavar="FILE",
                    help="TOML: 'default = x' and a [paths] table of fnmatch pattern = rtol")

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from lcsuite.harness import store
 from lcsuite.paper_numbers import PaperTable, paper_summary, paper_tables
 
-SCHEMA_VERSION = 1
 VERDICT_ORDER = ("error", "fail", "pass")
 """Worst first: a claim's verdict is the worst verdict among its items."""
 
@@ -138,7 +138,7 @@ def resolve_run_dir(path: str | Path) -> Path:
         raise ResultsError(f"results directory not found: {path}")
     if not path.is_dir():
         raise ResultsError(f"not a directory: {path}")
-    if not (path / "LATEST").is_file() and result_files(path):
+    if not (path / store.LATEST_FILE).is_file() and result_files(path):
         return path
     run_dir = latest_run(path)
     if run_dir is None:
@@ -163,8 +163,8 @@ def load_run(path: str | Path) -> RunResult:
         except CorruptResult as exc:
             raise ResultsError(f"corrupt result file: {str(exc).splitlines()[0]}") from None
         version = stored.attrs.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise ResultsError(f"{file}: schema_version {version!r}, this lcsuite reads {SCHEMA_VERSION}")
+        if version != store.SCHEMA_VERSION:
+            raise ResultsError(f"{file}: schema_version {version!r}, this lcsuite reads {store.SCHEMA_VERSION}")
         if "claim_id" not in stored.attrs or "verdict" not in stored.attrs:
             raise ResultsError(f"corrupt result file: {file}: no claim_id or verdict attribute")
         items.append(StoredItem(stored))

@@ -70,6 +70,7 @@ class LayerAnalysis:
     fisher: FisherType
     conv_mode: ConvMode
     rtol: float | None
+    _fim_spectrum: torch.Tensor | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def input_lambda_max(self) -> float:
@@ -92,11 +93,12 @@ class LayerAnalysis:
         Zero-ness is decided in each factor (with its own tolerance) because the rank of a
         Kronecker product is the product of the ranks; no further threshold is applied.
         """
-        a = nonzero_spectrum(self.input_spectrum, self.input_rtol)
-        b = nonzero_spectrum(self.grad_spectrum, self.grad_rtol)
-        if a.numel() == 0 or b.numel() == 0:
-            return torch.zeros(0, dtype=torch.float64)
-        return kronecker_spectrum(a, b)
+        if self._fim_spectrum is None:  # d_in·d_out values: computed once, kept
+            a = nonzero_spectrum(self.input_spectrum, self.input_rtol)
+            b = nonzero_spectrum(self.grad_spectrum, self.grad_rtol)
+            empty = a.numel() == 0 or b.numel() == 0
+            self._fim_spectrum = torch.zeros(0, dtype=torch.float64) if empty else kronecker_spectrum(a, b)
+        return self._fim_spectrum
 
     def kappa(self, p: float = 1.0, of: str = "fim") -> float:
         """``kappa_p`` of ``Sx ⊗ Sg`` (``of="fim"``), ``Sx`` (``"input"``) or ``Sg`` (``"grad"``).

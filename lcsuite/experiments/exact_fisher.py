@@ -39,6 +39,7 @@ from lcsuite.conditioning import (
     curvature_rows,
     default_rtol,
     kappa,
+    nonzero_spectrum,
     supported_layers,
 )
 from lcsuite.experiments import ExperimentContext, experiment
@@ -68,8 +69,7 @@ def nonzero_curvature_spectrum(rows: torch.Tensor, num_examples: int) -> torch.T
     """
     small = rows @ rows.T if rows.shape[0] <= rows.shape[1] else rows.T @ rows
     eigs = torch.linalg.eigvalsh(small / num_examples).flip(0)
-    rtol = default_rtol(small.shape[0])
-    return eigs[eigs > rtol * max(float(eigs[0]), 0.0)] if eigs[0] > 0 else eigs[:0]
+    return nonzero_spectrum(eigs, default_rtol(small.shape[0]))
 
 
 def _kappas(spectrum: torch.Tensor) -> dict[str, float]:
@@ -201,9 +201,11 @@ def layerwise_vs_full(ctx: ExperimentContext) -> dict:
         out[f"{mat}/layer/lambda_max"] = (layer_lmax, ("norm", "layer"))
         out[f"{mat}/full/lambda_max_ratio"] = full_lmax[1] / full_lmax[0]
         out[f"{mat}/layer/lambda_max_ratio"] = (layer_lmax[1] / layer_lmax[0], ("layer",))
+        full_kappas = [_kappas(s) for s in per["full"]]
+        layer_kappas = [[_kappas(s) for s in layers] for layers in per["layer"]]
         for tag in KAPPA_PS:
-            full_k = np.array([_kappas(s)[tag] for s in per["full"]])
-            layer_k = np.array([[_kappas(s)[tag] for s in layers] for layers in per["layer"]])
+            full_k = np.array([k[tag] for k in full_kappas])
+            layer_k = np.array([[k[tag] for k in layers] for layers in layer_kappas])
             out[f"{mat}/full/kappa_{tag}"] = (full_k, ("norm",))
             out[f"{mat}/layer/kappa_{tag}"] = (layer_k, ("norm", "layer"))
             full_ratio, layer_ratio = full_k[0] / full_k[1], layer_k[0] / layer_k[1]

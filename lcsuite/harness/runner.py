@@ -217,6 +217,7 @@ def run_item(claim: Claim, item: str, grid_point: Mapping[str, Any], settings: R
     else:
         if settings.n_workers > 1:
             devices.cap_threads(settings.n_workers)
+        declared = experiment.declared_outputs(params) or {}
         for seed in tier.seeds:
             ctx = ExperimentContext(
                 params=dict(params), seed=seed, tier=settings.tier, device=device,
@@ -239,7 +240,6 @@ def run_item(claim: Claim, item: str, grid_point: Mapping[str, Any], settings: R
             for entry in ctx.data:
                 if entry not in data:
                     data.append(entry)
-            declared = experiment.declared_outputs(params) or {}
             quantities: dict[str, Quantity] = {}
             for qpath, value in {**ctx.saved, **dict(outputs)}.items():
                 try:
