@@ -2,11 +2,12 @@
 
 import gzip
 import pickle
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+
+from data_files import MNIST_DIR, needs_mnist, write_cifar, write_idx
 
 from lcsuite.data import (
     CorruptDataError,
@@ -24,14 +25,8 @@ from lcsuite.data import (
 )
 
 torch.set_num_threads(1)
-
-MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
-if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file():
-    MNIST_DIR = Path("/work/shared/data/mnist")
-needs_mnist = pytest.mark.skipif(
-    not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file(),
-    reason=f"real MNIST test set not found at {MNIST_DIR}",
-)
+SMOKE = dict(allow_substitute=True, allow_unverified=True)  # what a claim without requires_real_data gets
+REAL_ONLY = dict(allow_substitute=False, allow_unverified=False)
 
 
 @pytest.fixture(autouse=True)
@@ -91,16 +86,11 @@ def test_mnist_layouts_and_uncompressed_files(tmp_path, layout):
 # ---------------------------------------------------------------- MNIST errors
 
 
-def _write_idx(path: Path, array: np.ndarray, magic_type=0x08):
-    header = bytes([0, 0, magic_type, array.ndim]) + b"".join(int(s).to_bytes(4, "big") for s in array.shape)
-    path.write_bytes(header + array.astype(np.uint8).tobytes())
-
-
 def test_idx_reader_roundtrip_and_bad_magic(tmp_path):
     array = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
-    _write_idx(tmp_path / "ok", array)
+    write_idx(tmp_path / "ok", array)
     assert read_idx(tmp_path / "ok", 3).numpy().tolist() == array.tolist()
-    _write_idx(tmp_path / "bad", array, magic_type=0x0D)
+    write_idx(tmp_path / "bad", array, magic_type=0x0D)
     with pytest.raises(CorruptDataError, match="bad"):
         read_idx(tmp_path / "bad", 3)
     with pytest.raises(CorruptDataError, match="dimensions"):
@@ -123,8 +113,8 @@ def test_truncated_mnist_file_names_the_path(tmp_path):
 
 
 def test_truncated_raw_idx_names_the_path(tmp_path):
-    _write_idx(tmp_path / "t10k-images-idx3-ubyte", np.zeros((3, 28, 28)))
-    _write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.zeros(3))
+    write_idx(tmp_path / "t10k-images-idx3-ubyte", np.zeros((3, 28, 28)))
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.zeros(3))
     path = tmp_path / "t10k-images-idx3-ubyte"
     path.write_bytes(path.read_bytes()[:-5])
     with pytest.raises(CorruptDataError, match="truncated"):
@@ -134,33 +124,9 @@ def test_truncated_raw_idx_names_the_path(tmp_path):
 # ---------------------------------------------------------------- CIFAR files in the exact layout
 
 
-def _write_cifar(root: Path, num_classes: int, per_batch: int = 7, corrupt: str | None = None) -> Path:
-    rng = np.random.default_rng(num_classes)
-    if num_classes == 10:
-        folder = root / "cifar-10-batches-py"
-        names, key = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"], b"labels"
-    else:
-        folder = root / "cifar-100-python"
-        names, key = ["train", "test"], b"fine_labels"
-    folder.mkdir(parents=True)
-    for name in names:
-        entry = {
-            b"batch_label": name.encode(),
-            b"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
-            key: rng.integers(0, num_classes, per_batch).tolist(),
-        }
-        entry[key][:2] = [0, num_classes - 1]
-        with open(folder / name, "wb") as handle:
-            pickle.dump(entry, handle)
-    if corrupt:
-        path = folder / corrupt
-        path.write_bytes(path.read_bytes()[:50])
-    return folder
-
-
 @pytest.mark.parametrize("num_classes", [10, 100])
 def test_cifar_loader_on_generated_files(tmp_path, num_classes):
-    folder = _write_cifar(tmp_path, num_classes)
+    folder = write_cifar(tmp_path, num_classes)
     train = load_cifar(tmp_path, num_classes, "train", normalize=False)
     test = load_cifar(tmp_path, num_classes, "test", normalize=False)
     batches = 5 if num_classes == 10 else 1
@@ -178,14 +144,14 @@ def test_cifar_loader_on_generated_files(tmp_path, num_classes):
 
 
 def test_cifar_truncated_batch_names_the_path(tmp_path):
-    _write_cifar(tmp_path, 10, corrupt="data_batch_3")
+    write_cifar(tmp_path, 10, corrupt="data_batch_3")
     with pytest.raises(CorruptDataError, match="data_batch_3"):
         load_cifar(tmp_path, 10, "train")
     load_cifar(tmp_path, 10, "test")  # the intact split still loads
 
 
 def test_cifar_missing_batch_names_the_path(tmp_path):
-    folder = _write_cifar(tmp_path, 10)
+    folder = write_cifar(tmp_path, 10)
     (folder / "data_batch_2").unlink()
     with pytest.raises(DataNotFoundError, match="data_batch_2"):
         load_cifar(tmp_path, 10, "train")
@@ -227,47 +193,49 @@ def test_cifar_substitute_has_learnable_class_structure():
 
 
 def test_resolver_falls_back_visibly(tmp_path):
-    data = resolve_mnist(tmp_path, tier="smoke", split="test")
+    data = resolve_mnist(tmp_path, split="test", **SMOKE)
     assert data.provenance.substitute and "not found" in data.provenance.note
-    cifar = resolve_cifar(tmp_path, tier="gpu", num_classes=100, limit=50)
+    assert data.provenance.status == "substitute" and data.provenance.files == ()
+    cifar = resolve_cifar(tmp_path, num_classes=100, limit=50, **SMOKE)
     assert cifar.provenance.substitute and len(cifar) == 50 and cifar.num_classes == 100
 
 
-def test_resolver_refuses_substitutes_at_paper_tier(tmp_path):
-    with pytest.raises(DataNotFoundError, match="paper.*" + str(tmp_path)):
-        resolve_mnist(tmp_path, tier="paper")
-    with pytest.raises(DataNotFoundError, match="CIFAR-10"):
-        resolve_cifar(tmp_path, tier="paper")
-    with pytest.raises(ValueError, match="tier"):
-        resolve_mnist(tmp_path, tier="full")
+def test_resolver_refuses_substitutes_when_not_allowed(tmp_path):
+    with pytest.raises(DataNotFoundError, match="real MNIST.*required.*" + str(tmp_path)):
+        resolve_mnist(tmp_path, **REAL_ONLY)
+    with pytest.raises(DataNotFoundError, match="real CIFAR-10 required"):
+        resolve_cifar(tmp_path, **REAL_ONLY)
+    with pytest.raises(TypeError, match="allow_substitute"):
+        resolve_mnist(tmp_path, allow_unverified=True)  # the caller must decide
 
 
 def test_resolver_finds_cifar_through_environment(tmp_path, monkeypatch):
-    _write_cifar(tmp_path / "data", 10)
+    write_cifar(tmp_path / "data", 10)
     monkeypatch.setenv("LCSUITE_DATA", str(tmp_path / "data"))
-    data = resolve_cifar(tier="paper", split="test")
+    data = resolve_cifar(split="test", allow_substitute=False, allow_unverified=True)
     assert not data.provenance.substitute and len(data) == 7
 
 
 def test_resolver_does_not_hide_corrupt_files(tmp_path):
-    _write_cifar(tmp_path, 10, corrupt="test_batch")
+    write_cifar(tmp_path, 10, corrupt="test_batch")
     with pytest.raises(CorruptDataError, match="test_batch"):
-        resolve_cifar(tmp_path, tier="smoke", split="test")
+        resolve_cifar(tmp_path, split="test", **SMOKE)
 
 
 @needs_mnist
 def test_resolver_uses_real_mnist_and_labels_the_split(monkeypatch):
     monkeypatch.setenv("LCSUITE_DATA", str(MNIST_DIR))
-    test = resolve_mnist(tier="paper", split="test", image_size=12, limit=100)
+    test = resolve_mnist(split="test", image_size=12, limit=100, **REAL_ONLY)
     assert not test.provenance.substitute and test.inputs.shape == (100, 1, 12, 12)
-    train = resolve_mnist(tier="smoke", split="train", limit=100)
+    train = resolve_mnist(split="train", limit=100, **SMOKE)
     assert train.provenance.split == "test" and "in its place" in train.provenance.note
+    assert train.provenance.status == "verified"
     with pytest.raises(DataNotFoundError, match="train"):
-        resolve_mnist(tier="paper", split="train")
+        resolve_mnist(split="train", **REAL_ONLY)
 
 
 def test_describe_data(tmp_path):
-    _write_cifar(tmp_path, 100)
+    write_cifar(tmp_path, 100)
     report = describe_data(tmp_path)
     assert report["searched"] == [str(tmp_path)]
     assert report["datasets"]["cifar100"]["train"]["would_use"] == "real"
@@ -330,10 +298,10 @@ def test_resolver_downloads_only_when_asked(tmp_path, monkeypatch):
 
     monkeypatch.delenv("LCSUITE_DATA", raising=False)
     monkeypatch.setattr(resolve, "download_mnist", fake_download)
-    data = resolve.resolve_mnist(tmp_path, tier="smoke")
+    data = resolve.resolve_mnist(tmp_path, **SMOKE)
     assert data.provenance.substitute and calls == []
     with pytest.raises(RuntimeError, match="no network"):
-        resolve.resolve_mnist(tmp_path, tier="smoke", download=True)
+        resolve.resolve_mnist(tmp_path, download=True, **SMOKE)
     assert calls == [tmp_path]
 
 
@@ -342,4 +310,4 @@ def test_download_without_a_named_folder_is_a_clear_error(monkeypatch):
 
     monkeypatch.delenv("LCSUITE_DATA", raising=False)
     with pytest.raises(DataNotFoundError, match="no data folder is named"):
-        resolve_cifar(None, tier="smoke", download=True)
+        resolve_cifar(None, download=True, **SMOKE)

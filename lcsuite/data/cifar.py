@@ -1,7 +1,7 @@
 """CIFAR-10/100 from the python pickle batches (the layout torchvision downloads).
 
 ``cifar-10-batches-py/`` holds ``data_batch_1`` .. ``data_batch_5`` and ``test_batch``; each is a
-pickle of a dict with ``b"data"`` (N, 3072) uint8 (channel-major 3x32x32) and ``b"labels"``.
+pickle (read with the restricted unpickler of :mod:`lcsuite.data.unpickle`) of a dict with ``b"data"`` (N, 3072) uint8 (channel-major 3x32x32) and ``b"labels"``.
 ``cifar-100-python/`` holds ``train`` and ``test`` with ``b"fine_labels"`` (100 classes).
 
 Inputs are (N, 3, 32, 32) float32, scaled to [0, 1] and normalised per channel with the
@@ -10,15 +10,18 @@ fb.resnet.torch constants (the code the paper trains with), unless ``normalize=F
 
 from __future__ import annotations
 
-import pickle
+import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from lcsuite.data.checksums import file_records
 from lcsuite.data.dataset import CorruptDataError, DataNotFoundError, Dataset, Provenance
+from lcsuite.data.unpickle import load_batch
 
-__all__ = ["CIFAR_LAYOUT", "CIFAR_MEAN_STD", "cifar_folder_in", "find_cifar", "load_cifar", "normalize_cifar"]
+__all__ = ["CIFAR_LAYOUT", "CIFAR_MEAN_STD", "cifar_folder_in", "load_cifar", "missing_batches", "normalize_cifar",
+           "read_batch"]
 
 CIFAR_LAYOUT = {
     10: dict(
@@ -45,38 +48,44 @@ def _check(num_classes: int, split: str) -> dict:
     return CIFAR_LAYOUT[num_classes]
 
 
-def cifar_folder_in(root, num_classes: int = 10) -> Path | None:
-    """The ``cifar-10-batches-py`` / ``cifar-100-python`` folder at or under ``root``, or None.
+def cifar_folder_in(roots, num_classes: int = 10) -> Path | None:
+    """The ``cifar-10-batches-py`` / ``cifar-100-python`` folder at or under ``roots`` (one
+    folder or a sequence, searched in order), or None.
 
-    Looks at ``root`` itself, ``root/<folder>`` and ``root/cifar{10,100}/<folder>``; a folder
-    counts as found when its test batch file exists.
+    Looks at ``root/<folder>``, ``root/cifar{10,100}/<folder>`` and ``root`` itself. A folder
+    with the official name counts as found when any of its batch files is there (the loader
+    then names the missing ones); ``root`` under another name when it holds the test batch.
     """
     layout = _check(num_classes, "test")
-    root = Path(root)
-    for folder in (root, root / layout["folder"], root / f"cifar{num_classes}" / layout["folder"]):
-        if (folder / layout["test"][0]).is_file():
-            return folder
+    for root in [roots] if isinstance(roots, (str, os.PathLike)) else roots:
+        root = Path(root)
+        for folder in (root / layout["folder"], root / f"cifar{num_classes}" / layout["folder"], root):
+            names = layout["train"] + layout["test"] if folder.name == layout["folder"] else layout["test"]
+            if any((folder / name).is_file() for name in names):
+                return folder
     return None
 
 
-def find_cifar(root, num_classes: int = 10) -> Path | None:
-    """Alias of :func:`cifar_folder_in`."""
-    return cifar_folder_in(root, num_classes)
+def missing_batches(folder: Path, num_classes: int, split: str) -> list[str]:
+    """Names of the batch files of ``split`` that are not in ``folder``."""
+    return [name for name in _check(num_classes, split)[split] if not (folder / name).is_file()]
 
 
-def _read_batch(path: Path, label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
-    if not path.is_file():
-        raise DataNotFoundError(f"{path}: no such file")
+def read_batch(path: Path, label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """``(data (N, 3072) uint8, labels (N,) int64)`` of one batch file.
+
+    Raises:
+        CorruptDataError: unreadable, refused (see :mod:`lcsuite.data.unpickle`), or wrong shapes.
+    """
+    entry = load_batch(path)
     try:
-        with open(path, "rb") as handle:
-            entry = pickle.load(handle, encoding="bytes")
         data = np.asarray(entry[b"data"], dtype=np.uint8)
         labels = np.asarray(entry[label_key], dtype=np.int64)
-    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
-        raise CorruptDataError(f"{path}: not a readable CIFAR pickle batch ({type(error).__name__}: {error})") from error
-    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(data) != len(labels):
+    except (KeyError, TypeError, ValueError, OverflowError) as error:
+        raise CorruptDataError(f"{path}: not a CIFAR batch ({type(error).__name__}: {error})") from error
+    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or labels.ndim != 1 or len(data) != len(labels):
         raise CorruptDataError(
-            f"{path}: expected data (N, 3072) and N labels, got data {data.shape}, {len(labels)} labels"
+            f"{path}: expected data (N, 3072) and N labels, got data {data.shape}, labels {labels.shape}"
         )
     return data, labels
 
@@ -111,7 +120,11 @@ def load_cifar(
             f"{root}: CIFAR-{num_classes} not found (expected {Path(root) / layout['folder']}"
             f"/{layout['test'][0]} and the other batches)"
         )
-    parts = [_read_batch(folder / name, layout["label_key"]) for name in layout[split]]
+    missing = missing_batches(folder, num_classes, split)
+    if missing:
+        raise DataNotFoundError(f"{folder}: CIFAR-{num_classes} {split} split incomplete: "
+                                f"{', '.join(missing)} missing")
+    parts = [read_batch(folder / name, layout["label_key"]) for name in layout[split]]
     data = np.concatenate([p[0] for p in parts])
     labels = np.concatenate([p[1] for p in parts])
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
@@ -125,5 +138,6 @@ def load_cifar(
         note += ", per-channel normalised (fb.resnet.torch mean/std)"
     if limit is not None:
         note += f", first {limit} examples"
-    provenance = Provenance(f"cifar{num_classes}", split, len(labels), str(folder), False, note)
+    files = file_records([folder / name for name in layout[split]], f"cifar{num_classes}")
+    provenance = Provenance(f"cifar{num_classes}", split, len(labels), str(folder), False, note, files)
     return Dataset(images.contiguous(), torch.from_numpy(labels), provenance, num_classes=num_classes)

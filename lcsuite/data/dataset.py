@@ -1,4 +1,5 @@
-"""The in-memory data set every loader returns, its provenance, and the loaders' errors."""
+"""The in-memory data set every loader returns and the loaders' errors (provenance: see
+:mod:`lcsuite.data.provenance`)."""
 
 from __future__ import annotations
 
@@ -7,44 +8,27 @@ from dataclasses import dataclass, field
 
 import torch
 
-__all__ = ["CorruptDataError", "DataNotFoundError", "Dataset", "Provenance"]
+from lcsuite.data.provenance import Provenance
+
+__all__ = ["CorruptDataError", "DataError", "DataNotFoundError", "Dataset", "Provenance", "UnverifiedDataError"]
 
 
-class DataNotFoundError(FileNotFoundError):
+class DataError(Exception):
+    """Base of the loaders' errors: the data named cannot be used as asked."""
+
+
+class DataNotFoundError(DataError, FileNotFoundError):
     """A required data file or folder is missing; the message names where it was looked for."""
 
 
-class CorruptDataError(ValueError):
-    """A data file exists but cannot be read (truncated, wrong format); the message names it."""
+class CorruptDataError(DataError, ValueError):
+    """A data file exists but cannot be read (truncated, wrong format, refused content); the
+    message names it."""
 
 
-@dataclass(frozen=True)
-class Provenance:
-    """Where a data set came from; stored with every result.
-
-    Attributes:
-        name: data set name, e.g. ``"mnist"``, ``"cifar10"``; a substitute's name says it is one
-            (``"digits (MNIST substitute)"``).
-        split: ``"train"`` or ``"test"`` (the split actually loaded).
-        size: number of examples.
-        source: path of the folder read, or ``"substitute"``.
-        substitute: True when the data is not the named real data set.
-        note: preprocessing and anything a reader of the result must know.
-    """
-
-    name: str
-    split: str
-    size: int
-    source: str
-    substitute: bool = False
-    note: str = ""
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    def with_note(self, extra: str, **changes) -> "Provenance":
-        note = f"{self.note}; {extra}" if self.note else extra
-        return dataclasses.replace(self, note=note, **changes)
+class UnverifiedDataError(DataError, ValueError):
+    """Real data was found, but its bytes do not match a published digest, and the caller did not
+    allow unverified data; the message names the file, its digest and the override."""
 
 
 @dataclass

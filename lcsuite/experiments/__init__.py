@@ -70,7 +70,11 @@ class ExperimentContext:
         device: torch device string to compute on (``"cpu"`` or ``"cuda"``).
         data_root: directory holding data sets (``--lc-data`` / ``LCSUITE_DATA``), or None.
         download: whether loaders may download missing data (``--lc-download``).
-        requires_real_data: the tier refuses substitute data sets; loaders should raise.
+        requires_real_data: the claim refuses substitute data sets and unverified files;
+            loaders should raise.
+        allow_unverified: the user's override (``--lc-allow-unverified``): real data whose files
+            do not match the published digests is used even where ``requires_real_data``; the
+            provenance records it.
     """
 
     params: dict[str, Any]
@@ -80,6 +84,7 @@ class ExperimentContext:
     data_root: Path | None = None
     download: bool = False
     requires_real_data: bool = False
+    allow_unverified: bool = False
     progress_callback: Callable[[str], None] | None = None
     data: list[dict[str, Any]] = field(default_factory=list)
     saved: dict[str, Any] = field(default_factory=dict)

@@ -4,8 +4,11 @@ and per-layer statistic snapshots as named arrays.
 Data
 ----
 :func:`load_mnist` / :func:`load_mnist_train_test` resolve MNIST (or its labelled substitute)
-from ``ctx.data_root`` for ``ctx.tier`` and record the provenance on ``ctx``;
-:func:`load_cifar_train_test` does the same for CIFAR-10/100 (disjoint train and test parts).
+from ``ctx.data_root`` and record the provenance on ``ctx``; :func:`load_cifar_train_test` does
+the same for CIFAR-10/100 (disjoint train and test parts). What they refuse is the claim's
+decision (:func:`data_policy`): a claim that requires real data gets neither a substitute nor
+unverified files, unless the user passed the override for the latter, which the provenance
+then records.
 
 Per-layer statistics
 --------------------
@@ -41,15 +44,33 @@ __all__ = [
     "snapshot",
     "stack_snapshots",
     "cpu_threads",
+    "data_policy",
 ]
 
 
 # --- data -------------------------------------------------------------------------------------
 
 
+def data_policy(ctx: ExperimentContext) -> dict[str, bool]:
+    """The loaders' ``allow_substitute`` / ``allow_unverified`` for this claim: both unless it
+    requires real data; unverified files also when the user passed the override."""
+    return dict(allow_substitute=not ctx.requires_real_data,
+                allow_unverified=(not ctx.requires_real_data) or ctx.allow_unverified)
+
+
+def _note_override(ctx: ExperimentContext, data):
+    """``data``, its provenance noting when unverified files are used only by the user's override."""
+    from lcsuite.data import ALLOW_UNVERIFIED_OPTION
+
+    if ctx.requires_real_data and data.provenance.status == "unverified":
+        data.provenance = data.provenance.with_note(
+            f"unverified files used because the run passed {ALLOW_UNVERIFIED_OPTION}")
+    return data
+
+
 def load_mnist(ctx: ExperimentContext, *, split: str = "train", limit: int | None = None,
                image_size: int | None = None, standardize: bool | tuple[float, float] = False):
-    """MNIST ``split`` (or the digits substitute) for ``ctx.tier``, provenance recorded on ctx.
+    """MNIST ``split`` (or the digits substitute, where the claim allows), provenance recorded on ctx.
 
     Returns:
         :class:`lcsuite.data.Dataset`, inputs ``(N, 1, S, S)`` float32 (S = 28 for MNIST, 8 for
@@ -57,8 +78,9 @@ def load_mnist(ctx: ExperimentContext, *, split: str = "train", limit: int | Non
     """
     from lcsuite.data import resolve_mnist
 
-    data = resolve_mnist(ctx.data_root, tier=ctx.tier, split=split, image_size=image_size,
-                         standardize=standardize, limit=limit, download=ctx.download)
+    data = resolve_mnist(ctx.data_root, split=split, image_size=image_size, standardize=standardize,
+                         limit=limit, download=ctx.download, **data_policy(ctx))
+    data = _note_override(ctx, data)
     ctx.record_data(data.provenance.to_dict())
     return data
 
@@ -76,9 +98,9 @@ def load_mnist_train_test(ctx: ExperimentContext, *, test_fraction: float, limit
     """
     from lcsuite.data import resolve_mnist
 
-    data = resolve_mnist(ctx.data_root, tier=ctx.tier, split="train", image_size=image_size,
-                         standardize=standardize, limit=limit, download=ctx.download)
-    train, test = data.split(test_fraction, seed=split_seed)
+    data = resolve_mnist(ctx.data_root, split="train", image_size=image_size, standardize=standardize,
+                         limit=limit, download=ctx.download, **data_policy(ctx))
+    train, test = _note_override(ctx, data).split(test_fraction, seed=split_seed)
     ctx.record_data(train.provenance.to_dict())
     ctx.record_data(test.provenance.to_dict())
     return train, test
@@ -140,7 +162,7 @@ def stack_snapshots(snapshots: Sequence[Mapping[str, np.ndarray]]) -> dict[str, 
 
 def load_cifar_train_test(ctx: ExperimentContext, *, train_size: int | None, test_size: int | None,
                           num_classes: int = 10, image_size: int | None = None):
-    """CIFAR-10/100's train and test splits (or the labelled substitute) for ``ctx.tier``.
+    """CIFAR-10/100's train and test splits (or the labelled substitute, where the claim allows).
 
     Real data: the first ``train_size`` / ``test_size`` examples of the official splits. The
     substitute draws its train and test splits from separate random streams, so the two parts
@@ -159,8 +181,9 @@ def load_cifar_train_test(ctx: ExperimentContext, *, train_size: int | None, tes
         if size == 0:  # this part is not needed
             parts.append(None)
             continue
-        data = resolve_cifar(ctx.data_root, tier=ctx.tier, num_classes=num_classes, split=split,
-                             limit=size, substitute_size=size, seed=0, download=ctx.download)
+        data = resolve_cifar(ctx.data_root, num_classes=num_classes, split=split, limit=size,
+                             substitute_size=size, seed=0, download=ctx.download, **data_policy(ctx))
+        data = _note_override(ctx, data)
         if image_size is not None and image_size != data.inputs.shape[-1]:
             data.inputs = resize(data.inputs, image_size).contiguous()
             data.provenance = data.provenance.with_note(
