@@ -1,7 +1,8 @@
 """The ``lcsuite`` command line: report, compare, list, run, data check.
 
-Exit codes: 0 success; 1 a regression (``compare``) or failing claims (``run``, as pytest);
-2 a usage problem or a missing, empty or corrupt results directory (one line on stderr).
+Exit codes: 0 success; 1 a regression (``compare``), failing claims (``run``, as pytest) or no
+usable data in the folders given (``data check``); 2 a usage problem or a missing, empty or
+corrupt results directory (one line on stderr).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from lcsuite.harness.schema import TIERS
 from lcsuite.report import ResultsError
 
 EXIT_OK, EXIT_REGRESSION, EXIT_USAGE = 0, 1, 2
+EXIT_NO_DATA = 1  # data check: the folders given hold nothing usable
 
 
 # ----------------------------------------------------------------------------------------
@@ -151,23 +153,32 @@ def cmd_run(args) -> int:
 
 
 def cmd_data_check(args) -> int:
+    """Verify the data the loaders would read. Exit 0 when some data set / split is usable,
+    1 when the folders given (``--data``, ``$LCSUITE_DATA``) hold nothing usable or do not
+    exist, 2 when no folder is given."""
     from tabulate import tabulate
 
-    from lcsuite.data import describe_data
+    from lcsuite.data import ALLOW_UNVERIFIED_OPTION, ENV_VAR, candidate_roots, check_data
 
-    if args.data and not Path(args.data).is_dir():
-        raise ResultsError(f"data directory not found: {args.data}")
-    inventory = describe_data(args.data)
-    searched = inventory.get("searched") or []
-    print("searched: " + (", ".join(searched) if searched else "nothing (give --data DIR or set LCSUITE_DATA)"))
-    rows = []
-    for name, splits in inventory.get("datasets", {}).items():
-        for split, entry in splits.items():
-            would_use = entry.get("would_use", "")
-            rows.append([name, split, entry.get("found") or "not found", would_use,
-                         entry.get("substitute", "") if would_use == "substitute" else ""])
-    print(tabulate(rows, headers=["data set", "split", "found at", "smoke/gpu tiers use", "substitute"]))
-    print("the paper tier refuses substitutes")
+    roots = candidate_roots(args.data)
+    if not roots:
+        raise ResultsError(f"nothing to check: give --data DIR or set {ENV_VAR}")
+    existing = [folder for folder in roots if folder.is_dir()]
+    for folder in roots:
+        if folder not in existing:
+            print(f"error: data folder {folder} does not exist: nothing usable there", file=sys.stderr)
+    if not existing:
+        return EXIT_NO_DATA
+    checks = check_data(args.data)
+    print("searched: " + ", ".join(str(folder) for folder in existing))
+    rows = [[c.dataset, c.split, c.status, c.folder or "—", c.detail] for c in checks]
+    print(tabulate(rows, headers=["data set", "split", "status", "folder", "detail"]))
+    if not any(check.usable for check in checks):
+        print(f"error: no usable data in {', '.join(str(folder) for folder in existing)}", file=sys.stderr)
+        return EXIT_NO_DATA
+    print(f"Claims that require real data refuse unverified files unless run with {ALLOW_UNVERIFIED_OPTION}; "
+          "the others use them, labelled [unverified]. A missing data set is replaced by a labelled "
+          "substitute where the claim allows it.")
     return EXIT_OK
 
 
@@ -243,9 +254,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", metavar="FILE", help="report path (default <run dir>/report.md)")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("data", help="data sets: what is found, what is substituted")
+    p = sub.add_parser("data", help="data sets: what is found, whether it is verified; downloads")
     data_sub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
-    q = data_sub.add_parser("check", help="what data is found where, and what will be substituted")
+    q = data_sub.add_parser(
+        "check", help="verify the data sets found against their published digests",
+        description="Exit 0 when usable data is found, 1 when the folders given hold nothing usable "
+                    "(or do not exist), 2 when no folder is given.")
     q.add_argument("--data", metavar="DIR", help="data root (default $LCSUITE_DATA)")
     q.set_defaults(func=cmd_data_check)
     q = data_sub.add_parser("download", help="download MNIST / CIFAR into a data root (needs internet)")

@@ -167,15 +167,6 @@ def test_pytest_command_leaves_unset_options_to_the_harness():
     assert command[1:] == ["-m", "pytest", "claims", "--lc-results", "results"]
 
 
-def test_data_check_lists_found_and_substituted_sets(tmp_path, capsys, monkeypatch):
-    monkeypatch.delenv("LCSUITE_DATA", raising=False)
-    assert main(["data", "check", "--data", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    assert f"searched: {tmp_path}" in out
-    assert "digits (MNIST substitute)" in out and "not found" in out
-    assert main(["data", "check", "--data", str(tmp_path / "missing")]) == 2
-
-
 def test_the_nightly_script_is_valid_bash_and_wired_into_tox():
     root = Path(__file__).parents[1]
     script = root / ".ci" / "nightly"

@@ -14,7 +14,6 @@ from lcsuite.data import (
     DataNotFoundError,
     Dataset,
     cifar_substitute,
-    describe_data,
     digits_substitute,
     load_cifar,
     load_mnist,
@@ -232,15 +231,6 @@ def test_resolver_uses_real_mnist_and_labels_the_split(monkeypatch):
     assert train.provenance.status == "verified"
     with pytest.raises(DataNotFoundError, match="train"):
         resolve_mnist(split="train", **REAL_ONLY)
-
-
-def test_describe_data(tmp_path):
-    write_cifar(tmp_path, 100)
-    report = describe_data(tmp_path)
-    assert report["searched"] == [str(tmp_path)]
-    assert report["datasets"]["cifar100"]["train"]["would_use"] == "real"
-    assert report["datasets"]["cifar10"]["test"]["would_use"] == "substitute"
-    assert report["datasets"]["mnist"]["train"]["would_use"] == "substitute"
 
 
 def test_dataset_split_and_subset():

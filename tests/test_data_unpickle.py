@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from data_files import batch_entry, official_batch_bytes, write_cifar
 
-from lcsuite.data import CorruptDataError, load_cifar, resolve_cifar
+from lcsuite.data import CorruptDataError, check_data, load_cifar, resolve_cifar
 from lcsuite.data.unpickle import load_batch
 
 
@@ -77,9 +77,11 @@ def test_a_batch_that_writes_a_file_on_load_is_refused(tmp_path, how, protocol):
     message = str(refused.value)
     assert str(batch) in message and expected_global in message and "nothing was executed" in message
     assert not marker.exists()
-    # refused the same way by the resolver, whatever it allows
+    # refused the same way by the resolver (whatever it allows) and by the data check
     with pytest.raises(CorruptDataError, match=re.escape(expected_global)):
         resolve_cifar(tmp_path, split="test", allow_substitute=True, allow_unverified=True)
+    test_split = next(c for c in check_data(tmp_path) if (c.dataset, c.split) == ("cifar10", "test"))
+    assert test_split.status == "corrupt" and expected_global in test_split.detail
     assert not marker.exists()
 
 

@@ -6,11 +6,12 @@ with a restricted unpickler). Every file read is checked against its known diges
 (:mod:`lcsuite.data.checksums`) and listed in the provenance with its sha256 and status.
 Substitutes (labelled, never silent): :func:`digits_substitute`, :func:`cifar_substitute`.
 Resolution for the claims, refusing what the caller does not allow: :func:`resolve_mnist`,
-:func:`resolve_cifar`; inventory: :func:`describe_data`. Labels and digests of stored provenance
+:func:`resolve_cifar`; inventory: :func:`check_data`. Labels and digests of stored provenance
 dicts: :func:`data_label`, :func:`data_digests`. Augmentation: :func:`random_crop_flip`.
 """
 
 from lcsuite.data.augment import random_crop_flip
+from lcsuite.data.check import SplitCheck, check_data
 from lcsuite.data.checksums import KNOWN_DIGESTS, file_record
 from lcsuite.data.cifar import CIFAR_MEAN_STD, load_cifar, normalize_cifar
 from lcsuite.data.dataset import CorruptDataError, DataError, DataNotFoundError, Dataset, UnverifiedDataError
@@ -23,7 +24,6 @@ from lcsuite.data.resolve import (
     ALLOW_UNVERIFIED_OPTION,
     ENV_VAR,
     candidate_roots,
-    describe_data,
     require_verified,
     resolve_cifar,
     resolve_mnist,
@@ -42,10 +42,11 @@ __all__ = [
     "Dataset",
     "FileRecord",
     "Provenance",
+    "SplitCheck",
     "UnverifiedDataError",
     "cache_dir",
     "candidate_roots",
-    "describe_data",
+    "check_data",
     "cifar_substitute",
     "data_digests",
     "data_label",

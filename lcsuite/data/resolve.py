@@ -29,11 +29,11 @@ from pathlib import Path
 from lcsuite.data.cifar import CIFAR_LAYOUT, cifar_folder_in, load_cifar
 from lcsuite.data.dataset import DataNotFoundError, Dataset, UnverifiedDataError
 from lcsuite.data.download import download_cifar, download_mnist
-from lcsuite.data.mnist import find_mnist, load_mnist, locate_mnist
+from lcsuite.data.mnist import load_mnist, locate_mnist
 from lcsuite.data.provenance import UNVERIFIED
 from lcsuite.data.substitutes import cifar_substitute, digits_substitute
 
-__all__ = ["ALLOW_UNVERIFIED_OPTION", "ENV_VAR", "candidate_roots", "describe_data", "require_verified", "resolve_cifar",
+__all__ = ["ALLOW_UNVERIFIED_OPTION", "ENV_VAR", "candidate_roots", "require_verified", "resolve_cifar",
            "resolve_mnist"]
 
 ENV_VAR = "LCSUITE_DATA"
@@ -177,37 +177,3 @@ def resolve_cifar(
     data = cifar_substitute(num_classes, split, size=size, seed=seed)
     data.provenance = data.provenance.with_note(f"CIFAR-{num_classes} not found; searched {_searched(roots)}")
     return data
-
-
-def describe_data(root=None) -> dict:
-    """What is found where, and what would be substituted; cheap (no file is decoded).
-
-    Returns:
-        ``{"searched": [folders], "datasets": {name: {split: {"found": path | None,
-        "would_use": "real" | "substitute" | "real (other split)", "substitute": name}}}}``
-        for ``mnist``, ``cifar10`` and ``cifar100``.
-    """
-    roots = candidate_roots(root)
-    report: dict = {"searched": [str(r) for r in roots], "datasets": {}}
-
-    mnist: dict = {}
-    for split in ("train", "test"):
-        found = next((f for f in (find_mnist(r, split) for r in roots) if f), None)
-        mnist[split] = {"found": str(found[0].parent) if found else None,
-                        "substitute": "digits (MNIST substitute)"}
-    for split in ("train", "test"):
-        entry = mnist[split]
-        entry["would_use"] = (
-            "real" if entry["found"] else "real (other split)" if mnist[_other(split)]["found"] else "substitute"
-        )
-    report["datasets"]["mnist"] = mnist
-
-    for num_classes in (10, 100):
-        folder = next((f for f in (cifar_folder_in(r, num_classes) for r in roots) if f), None)
-        entry = {
-            "found": str(folder) if folder else None,
-            "would_use": "real" if folder else "substitute",
-            "substitute": f"cifar{num_classes}-shaped synthetic (CIFAR substitute)",
-        }
-        report["datasets"][f"cifar{num_classes}"] = {"train": dict(entry), "test": dict(entry)}
-    return report
