@@ -1,8 +1,10 @@
 """The ``lcsuite`` command line: report, compare, list, run, data check.
 
-Exit codes: 0 success; 1 a regression (``compare``), failing claims (``run``, as pytest) or no
-usable data in the folders given (``data check``); 2 a usage problem or a missing, empty or
-corrupt results directory (one line on stderr).
+Exit codes (the README's table): 0 success; 1 a regression or a planned item missing
+(``compare``), contradicted or failed claims (``run``, as pytest); 2 a usage problem, runs that
+cannot be compared (different tiers, schema) or a missing, empty or unreadable results directory
+(one line on stderr, never a traceback); ``run`` passes on pytest's status (6: an item errored);
+``data check``: 0 usable data found, 1 the folders given hold nothing usable, 2 usage.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lcsuite.compare import DEFAULT_RTOL
-from lcsuite.harness.schema import TIERS
-from lcsuite.report import ResultsError
+import lcsuite
+from lcsuite.harness.enums import TIER_NAMES as TIERS
+from lcsuite.harness.runs import RunError
+from lcsuite.reporting.compare import DEFAULT_RTOL
+from lcsuite.reporting.loading import ResultsError
 
 EXIT_OK, EXIT_REGRESSION, EXIT_USAGE = 0, 1, 2
 EXIT_NO_DATA = 1  # data check: the folders given hold nothing usable
@@ -26,7 +30,7 @@ EXIT_NO_DATA = 1  # data check: the folders given hold nothing usable
 
 
 def cmd_report(args) -> int:
-    from lcsuite.report import write_report
+    from lcsuite.reporting.report import write_report
 
     output = write_report(args.results_dir, args.output)
     print(f"report written to {output} (figures in {output.parent / (output.stem + '_figures')})")
@@ -36,28 +40,31 @@ def cmd_report(args) -> int:
 def cmd_compare(args) -> int:
     from tabulate import tabulate
 
-    from lcsuite.compare import compare_dirs, render_comparison
+    from lcsuite.reporting.compare import compare_dirs, render_comparison, summary_line
 
     comparison = compare_dirs(args.baseline_dir, args.new_dir, args.rtol, args.tolerance_file)
     rows = [[c.key, c.old, c.new, c.kind] for c in comparison.verdict_changes]
+    rows += [[key, "—", "—", f"planned, missing in {side}"] for key, side in comparison.missing]
     rows += [[d.path, d.old, d.new, f"drift {d.drift:.3g} > {d.tolerance:.3g}"]
              for d in comparison.drift_regressions]
-    rows += [[k, "present", "absent", "only in baseline"] for k in comparison.only_baseline]
-    rows += [[k, "absent", "present", "only in new"] for k in comparison.only_new]
+    rows += [[k, "planned", "not planned", "plans differ"] for k in comparison.plan_only_baseline]
+    rows += [[k, "not planned", "planned", "plans differ"] for k in comparison.plan_only_new]
     print(f"compared {comparison.matched} items ({len(comparison.drifts)} numbers), "
           f"baseline {comparison.baseline_dir} -> new {comparison.new_dir}")
     if rows:
         print(tabulate(rows, headers=["item / path", "baseline", "new", "finding"]))
     if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(render_comparison(comparison), encoding="utf-8")
+        _write_text(Path(args.output), render_comparison(comparison))
         print(f"comparison written to {args.output}")
-    if comparison.has_regression:
-        print(f"REGRESSION: {len(comparison.regressions)} verdict regressions, "
-              f"{len(comparison.drift_regressions)} drifts beyond tolerance")
-        return EXIT_REGRESSION
-    print("no regression")
-    return EXIT_OK
+    print(summary_line(comparison))
+    return EXIT_REGRESSION if comparison.has_regression else EXIT_OK
+
+
+def _write_text(path: Path, text: str) -> None:
+    if path.is_dir():
+        raise ResultsError(f"{path} is a directory; give a file name")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
 
 
 # ----------------------------------------------------------------------------------------
@@ -94,8 +101,8 @@ def cmd_list(args) -> int:
     from tabulate import tabulate
 
     claims = load_claims(Path(args.claims))
-    rows = [[c.id, c.paper, *(tier_items(c, t) for t in TIERS)] for c in claims]
-    print(tabulate(rows, headers=["claim", "paper", *(f"items ({t})" for t in TIERS)]))
+    rows = [[c.id, c.paper, c.ref, *(tier_items(c, t) for t in TIERS)] for c in claims]
+    print(tabulate(rows, headers=["claim", "paper", "ref", *(f"items ({t})" for t in TIERS)]))
     totals = [sum(len(c.items()) for c in claims if t in c.tiers) for t in TIERS]
     print(f"{len(claims)} claims; items per tier: "
           + ", ".join(f"{t} {n}" for t, n in zip(TIERS, totals)))
@@ -120,15 +127,19 @@ def pytest_command(args) -> list[str]:
         command += ["--lc-data", str(args.data)]
     if args.run_id:
         command += ["--lc-run-id", args.run_id]
+    if args.reuse_from:
+        command += ["--lc-reuse-from", str(args.reuse_from)]
+    if args.allow_unverified:
+        command.append("--lc-allow-unverified")
     return command
 
 
 def cmd_run(args) -> int:
-    from lcsuite.harness.store import new_run_id
-    from lcsuite.report import write_report
+    from lcsuite.harness.runs import new_run_id, validate_run_id
+    from lcsuite.reporting.report import write_report
 
     # The run id is fixed here, so the report is of this run even if pytest stops early.
-    args.run_id = args.run_id or new_run_id()
+    args.run_id = validate_run_id(args.run_id) if args.run_id else new_run_id()
     command = pytest_command(args)
     print("running:", " ".join(command), flush=True)
     returncode = subprocess.call(command)
@@ -216,8 +227,9 @@ def _positive_float(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lcsuite",
-        description="Verify the claims of Huang et al. (ECCV 2020): run claims, report, compare runs.",
+        description="Layer-wise conditioning analysis and claim verification: run claims, report, compare runs.",
     )
+    parser.add_argument("--version", action="version", version=f"lcsuite {lcsuite.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("report", help="markdown report with figures of one stored run")
@@ -227,9 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="report file (default report.md); figures go to <stem>_figures/ beside it")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("compare", help="verdict flips and numeric drift between two runs",
-                       description="Exit 1 on a regression (pass -> fail/error, or drift beyond "
-                                   "tolerance), 0 otherwise.")
+    p = sub.add_parser("compare", help="verdict changes, missing items and numeric drift between two runs",
+                       description="Exit 1 on a regression (a verdict got worse, a planned item is missing, "
+                                   "or drift beyond tolerance), 2 when the runs cannot be compared, 0 otherwise.")
     p.add_argument("baseline_dir", metavar="BASELINE_DIR")
     p.add_argument("new_dir", metavar="NEW_DIR")
     p.add_argument("--rtol", type=_positive_float, default=DEFAULT_RTOL,
@@ -250,7 +262,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rerun", action="store_true", help="rerun items even when results can be reused")
     p.add_argument("--data", metavar="DIR", help="data root (default $LCSUITE_DATA)")
     p.add_argument("--claims", default="claims", metavar="DIR", help="claim files (default claims/)")
-    p.add_argument("--run-id", metavar="ID", help="run id (default: the harness's timestamped id)")
+    p.add_argument("--run-id", metavar="ID", help="run id (default: a fresh timestamped id); an existing run is resumed")
+    p.add_argument("--reuse-from", metavar="RUN", help="copy the valid results of another run (its id or folder)")
+    p.add_argument("--allow-unverified", action="store_true",
+                   help="let claims that require real data run on unverified files (recorded)")
     p.add_argument("--report", metavar="FILE", help="report path (default <run dir>/report.md)")
     p.set_defaults(func=cmd_run)
 
@@ -278,8 +293,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         return args.func(args)
-    except ResultsError as exc:
+    except (ResultsError, RunError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130

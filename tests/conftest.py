@@ -2,8 +2,14 @@
 folder, never in the user's cache."""
 
 import pytest
+import torch
 
-pytest_plugins = ["pytester"]
+pytest_plugins = ["pytester", "plugin_toys"]
+
+# Switching deterministic algorithms imports torch._inductor, whose operator library cannot be
+# registered twice: import it once here, before pytester's in-process runs snapshot sys.modules
+# (they drop the modules a run imported, so a second run would import it again).
+torch.use_deterministic_algorithms(torch.are_deterministic_algorithms_enabled())
 
 
 @pytest.fixture(autouse=True, scope="session")

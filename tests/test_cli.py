@@ -8,13 +8,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_report_store import sample_items, write_run
+from run_fixtures import sample_items, write_run
 
 from lcsuite import cli
 from lcsuite.cli import main
 
 CLAIM_TOML = '''id = "{id}"
-paper = "Fig. 5"
+paper = "huang2020"
+ref = "Fig. 5"
 statement = "BN lowers kappa."
 experiment = "not_needed_for_listing"
 [params]
@@ -60,26 +61,26 @@ def test_report_command_writes_report_and_figures(tmp_path, capsys):
     assert str(output) in capsys.readouterr().out
 
 
-def _corrupt(root: Path) -> None:
-    bad = root / "r1" / "fig5_bn_improves_conditioning" / "init=he.h5"
+def _corrupt_run_file(root: Path) -> None:
+    write_run(root, "r1", sample_items()[:1])
+    (root / "r1" / "run.json").write_text("{ not json")
+
+
+def _not_a_run(root: Path) -> None:
+    bad = root / "r1" / "huang2020" / "fig5_bn_improves_conditioning" / "init=he.h5"
     bad.parent.mkdir(parents=True)
     bad.write_bytes(b"\x89HDF\r\n\x1a\n truncated")
-
-
-def _latest_points_nowhere(root: Path) -> None:
-    write_run(root, "r1", sample_items()[:1])
-    (root / "r1" / "fig5_bn_improves_conditioning" / "init=random.h5").unlink()
 
 
 @pytest.mark.parametrize(
     ("prepare", "words"),
     [
         (None, "not found"),
-        (lambda root: root.mkdir(), "empty"),
-        (_corrupt, "corrupt"),
-        (_latest_points_nowhere, "no result files"),
+        (lambda root: root.mkdir(), "no runs in"),
+        (_corrupt_run_file, "cannot read the run file"),
+        (_not_a_run, "no runs in"),
     ],
-    ids=["missing", "empty", "corrupt", "empty-run"],
+    ids=["missing", "empty", "corrupt-run-file", "not-a-run"],
 )
 def test_report_on_a_bad_results_dir_is_one_line_and_exit_2(tmp_path, capsys, prepare, words):
     root = tmp_path / "results"
@@ -110,7 +111,7 @@ def test_list_shows_claims_papers_and_items_per_tier(tmp_path, capsys):
         (claims / f"{claim_id}.toml").write_text(CLAIM_TOML.format(id=claim_id))
     assert main(["list", "--claims", str(claims)]) == 0
     out = capsys.readouterr().out
-    assert "fig5_a" in out and "fig5_b" in out and "Fig. 5" in out
+    assert "fig5_a" in out and "fig5_b" in out and "Fig. 5" in out and "huang2020" in out
     assert "2 × 2 seeds" in out and "2 × 3 seeds" in out
     assert "2 claims; items per tier: smoke 4, gpu 4, paper 0" in out
 
@@ -140,7 +141,8 @@ def test_run_passes_the_harness_options_to_pytest(tmp_path, monkeypatch, capsys)
 
     monkeypatch.setattr(cli.subprocess, "call", fake_pytest)
     code = main(["run", "--tier", "smoke", "--results", str(tmp_path / "results"), "-n", "2",
-                 "--rerun", "--data", "/data", "--run-id", "night1"])
+                 "--rerun", "--data", "/data", "--run-id", "night1", "--reuse-from", "night0",
+                 "--allow-unverified"])
     assert code == 1
     (command,) = calls
     assert command[1:4] == ["-m", "pytest", "claims"]
@@ -148,7 +150,8 @@ def test_run_passes_the_harness_options_to_pytest(tmp_path, monkeypatch, capsys)
                    ["--lc-results", str(tmp_path / "results")], ["--lc-run-id", "night1"]):
         start = command.index(option[0])
         assert command[start:start + 2] == option
-    assert "--lc-rerun" in command
+    assert "--lc-rerun" in command and "--lc-allow-unverified" in command
+    assert command[command.index("--lc-reuse-from") + 1] == "night0"
     out = capsys.readouterr().out
     assert f"results: {tmp_path / 'results' / 'night1'}" in out
     assert (tmp_path / "results" / "night1" / "report.md").is_file()
@@ -162,7 +165,7 @@ def test_run_without_results_says_so(tmp_path, monkeypatch, capsys):
 
 def test_pytest_command_leaves_unset_options_to_the_harness():
     args = argparse.Namespace(claims="claims", results="results", tier=None, n=None, rerun=False,
-                              data=None, run_id=None)
+                              data=None, run_id=None, reuse_from=None, allow_unverified=False)
     command = cli.pytest_command(args)
     assert command[1:] == ["-m", "pytest", "claims", "--lc-results", "results"]
 
@@ -177,11 +180,11 @@ def test_the_nightly_script_is_valid_bash_and_wired_into_tox():
     tox = root / "tox.ini"
     nightly = tox.read_text().split("[testenv:nightly]", 1)[1].split("\n[", 1)[0]
     assert "bash .ci/nightly" in nightly
-    from lcsuite.compare import Tolerances
+    from lcsuite.reporting.compare import Tolerances
 
     tolerances = Tolerances.from_file(root / ".ci" / "nightly-tolerances.toml")
     assert tolerances.default == 0.1
-    assert tolerances.for_path("appB_layerwise_cost/width=256/headline/speedup") == float("inf")
+    assert tolerances.for_path("huang2020/appB_layerwise_cost/width=256/headline/speedup") == float("inf")
 
 
 def test_data_download_without_a_root_is_a_clear_error(monkeypatch, capsys):
@@ -199,3 +202,23 @@ def test_data_download_calls_the_downloader_for_each_named_set(tmp_path, monkeyp
     monkeypatch.setattr(data, "download_cifar", lambda root, n: calls.append((n, root)) or Path(root))
     assert main(["data", "download", "mnist", "cifar100", "--data", str(tmp_path)]) == 0
     assert calls == [("mnist", str(tmp_path)), (100, str(tmp_path))]
+
+
+def test_version_prints_the_package_version(capsys):
+    import lcsuite
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"lcsuite {lcsuite.__version__}"
+
+
+def test_report_into_a_directory_and_unwritable_outputs_are_one_line(tmp_path, capsys):
+    write_run(tmp_path / "results", "r1", sample_items()[:1])
+    assert main(["report", str(tmp_path / "results"), "-o", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "is a directory" in err and err.count("\n") == 1
+
+
+def test_run_refuses_a_run_id_with_a_path_separator(tmp_path, capsys):
+    assert main(["run", "--results", str(tmp_path), "--run-id", "../escape"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid run id '../escape'" in err and "Traceback" not in err

@@ -6,13 +6,13 @@ import math
 
 import numpy as np
 import pytest
-from test_report_store import item_spec, sample_items, write_run
+from run_fixtures import item_spec, key, sample_items, write_run
 
 from lcsuite.cli import main
-from lcsuite.compare import Tolerances, compare_dirs, relative_drift, render_comparison
-from lcsuite.report import ResultsError
+from lcsuite.reporting.compare import Tolerances, compare_dirs, relative_drift, render_comparison
+from lcsuite.reporting.loading import ResultsError
 
-FIG5 = "fig5_bn_improves_conditioning/init=random"
+FIG5 = key("fig5_bn_improves_conditioning", "init=random")
 
 
 @pytest.fixture
@@ -63,13 +63,13 @@ def test_planted_drift_beyond_tolerance_is_a_regression(tmp_path, baseline):
 def test_per_path_tolerances_override_the_default(tmp_path, baseline):
     new = write_run(tmp_path / "new", "run-b", sample_items(scale=1.25))
     tolerance_file = tmp_path / "tolerances.toml"
-    tolerance_file.write_text('default = 0.5\n[paths]\n"fig5_*/quantities/plain/*" = 0.01\n')
+    tolerance_file.write_text('default = 0.5\n[paths]\n"*/fig5_*/quantities/plain/*" = 0.01\n')
     comparison = compare_dirs(baseline, new, tolerance_file=tolerance_file)
     assert {d.path for d in comparison.drift_regressions} == {f"{FIG5}/quantities/plain/input/kappa_p80",
                                                               f"{FIG5}/quantities/plain/train_loss"}
     assert main(["compare", str(baseline), str(new), "--tolerance-file", str(tolerance_file)]) == 1
-    tolerance_file.write_text('default = 0.5\n[paths]\n"fig5_*" = 0.01\n"fig5_*/quantities/plain/*" = 1.0\n')
-    assert compare_dirs(baseline, new, tolerance_file=tolerance_file).has_regression  # via fig5_*
+    tolerance_file.write_text('default = 0.5\n[paths]\n"*/fig5_*" = 0.01\n"*/fig5_*/quantities/plain/*" = 1.0\n')
+    assert compare_dirs(baseline, new, tolerance_file=tolerance_file).has_regression  # via */fig5_*
     longest = Tolerances.from_file(tolerance_file)
     assert longest.for_path(f"{FIG5}/quantities/plain/train_loss") == 1.0
     assert longest.for_path(f"{FIG5}/headline/fraction_below") == 0.01
@@ -85,16 +85,63 @@ def test_a_bad_tolerance_file_is_a_clear_error(tmp_path, baseline, capsys):
     assert "tolerance file" in capsys.readouterr().err
 
 
-def test_items_in_only_one_run_are_listed_without_failing(tmp_path, baseline):
+def test_items_in_only_one_plan_are_listed_as_plans_differ_without_failing(tmp_path, baseline):
     extra = item_spec("fig4_weight_domination", "mask=10111", headline={"loss": 1.0})
     new = write_run(tmp_path / "new", "run-b", sample_items()[1:] + [extra])
     comparison = compare_dirs(baseline, new)
-    assert comparison.only_baseline == [FIG5]
-    assert comparison.only_new == ["fig4_weight_domination/mask=10111"]
-    assert not comparison.has_regression
+    assert comparison.plan_only_baseline == [FIG5]
+    assert comparison.plan_only_new == [key("fig4_weight_domination", "mask=10111")]
+    assert not comparison.has_regression and comparison.matched == len(sample_items()) - 1
     markdown = render_comparison(comparison)
-    assert "| fig4_weight_domination/mask=10111 | new only |" in markdown
+    assert "## Plans differ (not regressions)" in markdown
+    assert f"| {key('fig4_weight_domination', 'mask=10111')} | new only |" in markdown
     assert f"| {FIG5} | baseline only |" in markdown
+
+
+@pytest.mark.parametrize("side", ["new", "baseline"])
+def test_a_planned_item_missing_in_either_run_is_a_regression(tmp_path, capsys, side):
+    complete = write_run(tmp_path / "a", "run-a", sample_items())
+    incomplete = write_run(tmp_path / "b", "run-b", sample_items()[1:],
+                           missing=(("fig5_bn_improves_conditioning", "init=random"),))
+    old, new = (complete, incomplete) if side == "new" else (incomplete, complete)
+    comparison = compare_dirs(old, new)
+    assert comparison.missing == [(FIG5, side)] and comparison.has_regression
+    assert comparison.matched == len(sample_items()) - 1
+    assert main(["compare", str(old), str(new)]) == 1
+    out = capsys.readouterr().out
+    assert f"compared {len(sample_items()) - 1} items" in out and f"planned, missing in {side}" in out
+
+
+def test_runs_of_different_tiers_are_refused(tmp_path, baseline, capsys):
+    gpu = write_run(tmp_path / "gpu", "run-g", sample_items(), tier="gpu")
+    with pytest.raises(ResultsError, match="cannot compare a smoke-tier run .* with a gpu-tier run"):
+        compare_dirs(baseline, gpu)
+    assert main(["compare", str(baseline), str(gpu)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "same tier" in err
+
+
+def test_runs_without_a_common_item_are_refused(tmp_path, baseline, capsys):
+    other = write_run(tmp_path / "other", "run-o", [item_spec("fig4_weight_domination", "mask=10111")])
+    assert main(["compare", str(baseline), str(other)]) == 2
+    assert "nothing to compare" in capsys.readouterr().err
+
+
+def test_holds_to_inconclusive_is_a_regression(tmp_path):
+    a = write_run(tmp_path / "a", "r", [item_spec("c", "i", verdict="holds")])
+    b = write_run(tmp_path / "b", "r", [item_spec("c", "i", verdict="inconclusive")])
+    comparison = compare_dirs(a, b)
+    assert [(c.old, c.new, c.kind) for c in comparison.regressions] == [("holds", "inconclusive", "regression")]
+
+
+def test_timings_are_compared_only_where_a_tolerance_names_them(tmp_path):
+    a = write_run(tmp_path / "a", "r", [item_spec("c", "i", timings={"seconds": (np.ones((2, 3)), ["seed", "width"])})])
+    b = write_run(tmp_path / "b", "r", [item_spec("c", "i", timings={"seconds": (2 * np.ones((2, 3)), ["seed", "width"])})])
+    assert not compare_dirs(a, b).has_regression
+    tolerances = tmp_path / "t.toml"
+    tolerances.write_text('[paths]\n"*/quantities/seconds" = 0.1\n')
+    assert [d.path for d in compare_dirs(a, b, tolerance_file=tolerances).drift_regressions] == [
+        key("c", "i") + "/quantities/seconds"]
 
 
 def test_markdown_output_names_flips_and_drifts(tmp_path, baseline):
@@ -104,7 +151,7 @@ def test_markdown_output_names_flips_and_drifts(tmp_path, baseline):
     text = output.read_text()
     assert f"| {FIG5} | pass | error | **regression** |" in text
     assert "## Drift beyond tolerance" in text and "/headline/fraction_below" in text
-    assert "**REGRESSION**" in text
+    assert "**REGRESSION: 1 verdict regressions" in text
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from lcsuite.harness.expectations import CHECKS, SpecError, build_expectation
-from lcsuite.harness.quantities import Quantity
+from lcsuite.harness.quantities import Quantity, QuantityError
 
 
 def q(values, *dims):
@@ -105,10 +105,15 @@ def test_every_check_has_cases():
     assert covered == set(CHECKS)
 
 
-def test_nan_never_passes():
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_values_are_errors_naming_the_place_for_every_check(bad):
     for spec, good, _ in CASES.values():
-        poisoned = {k: Quantity(np.full_like(v.values, np.nan), v.dims) for k, v in good.items()}
-        assert not run(spec, **poisoned).passed, spec
+        name, quantity = next(iter(good.items()))
+        values = np.array(quantity.values, dtype=float)
+        values.reshape(-1)[-1] = bad
+        poisoned = {**good, name: Quantity(values, quantity.dims)}
+        with pytest.raises(QuantityError, match=rf"{name} is non-finite at 1 of {values.size} points \(first: seed="):
+            run(spec, **poisoned)
 
 
 def test_over_keeps_other_dims_separate():

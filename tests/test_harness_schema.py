@@ -6,7 +6,8 @@ from lcsuite.harness.schema import ClaimError, load_claim
 
 BASE = '''
 id = "{id}"
-paper = "Toy 1"
+paper = "toy"
+ref = "Toy 1"
 statement = "A toy statement."
 experiment = "anything"
 [params]
@@ -53,14 +54,32 @@ def test_without_grid_the_item_is_default(tmp_path):
     assert claim.items() == [("default", {})]
 
 
-def test_spec_hash_changes_with_what_determines_the_result(tmp_path):
+def test_item_specs_and_their_hash_change_with_what_determines_the_measurement(tmp_path):
     claim = load(tmp_path, BASE)
-    params = claim.item_params("smoke", {"init": "he", "use_bn": True})
-    reference = claim.spec_hash("smoke", params, "0.1.0+abc")
-    assert reference == claim.spec_hash("smoke", dict(params), "0.1.0+abc")
-    assert reference != claim.spec_hash("smoke", {**params, "lr": 0.2}, "0.1.0+abc")
-    assert reference != claim.spec_hash("smoke", params, "0.1.0+def")
-    assert reference != claim.spec_hash("gpu", params, "0.1.0+abc")
+    point = {"init": "he", "use_bn": True}
+    spec = claim.item_spec("smoke", "init=he,use_bn=true", point)
+    assert spec.key == "toy/toy_claim/init=he,use_bn=true" and spec.seeds == (0, 1)
+    assert spec.params == {"width": 4, "lr": 0.1, "init": "he", "use_bn": True}
+    reference = spec.spec_hash()
+    assert reference == claim.item_spec("smoke", "init=he,use_bn=true", dict(point)).spec_hash()
+    assert reference != claim.item_spec("smoke", "init=he,use_bn=true", {**point, "use_bn": False}).spec_hash()
+    assert reference != claim.item_spec("gpu", "init=he,use_bn=true", point).spec_hash()
+    assert reference != claim.item_spec("smoke", "init=he,use_bn=true", point, allow_unverified=True).spec_hash()
+    changed = load(tmp_path, BASE.replace("lr = 0.1", "lr = 0.2"))
+    assert reference != changed.item_spec("smoke", "init=he,use_bn=true", point).spec_hash()
+    rejudged = load(tmp_path, BASE.replace('right = "b"', 'right = "c"'))
+    assert reference == rejudged.item_spec("smoke", "init=he,use_bn=true", point).spec_hash()  # checks: not in it
+
+
+def test_params_must_be_declared_by_the_experiment(tmp_path):
+    claim = load(tmp_path, BASE)
+    claim.check_params(("width", "lr", "init", "use_bn"))
+    with pytest.raises(ClaimError) as error:
+        claim.check_params(("width", "learning_rate", "init", "use_bn", "lrs"))
+    assert str(error.value) == ("claims/toy_claim.toml: params.lr: unknown parameter of experiment 'anything' "
+                                "(did you mean 'lrs'?); its parameters: width, learning_rate, init, use_bn, lrs")
+    with pytest.raises(ClaimError, match="grid.use_bn: unknown parameter"):
+        claim.check_params(("width", "lr", "init"))
 
 
 @pytest.mark.parametrize(
@@ -74,7 +93,9 @@ def test_spec_hash_changes_with_what_determines_the_result(tmp_path):
         ("seeds = [0]", "", "tier.gpu.seeds", "missing"),
         ("timeout_s = 30", "timeout_s = -1", "tier.gpu.timeout_s", "positive"),
         ('use_bn = [true, false]', 'use_bn = true', "grid.use_bn", "non-empty list"),
-        ('paper = "Toy 1"', "paper = 1", "paper", "non-empty string"),
+        ('paper = "toy"', "paper = 1", "paper", "non-empty string"),
+        ('paper = "toy"', 'paper = "Toy 1"', "paper", "not an identifier"),
+        ('ref = "Toy 1"\n', "", "ref", "missing"),
         ('check = "less"', 'check = "less"\nfactor = "big"', "expect[0].factor", "expected a number"),
     ],
 )

@@ -1,78 +1,92 @@
-"""The HDF5 store: round trip, atomic writes, corrupt/partial detection, run lookup, reuse."""
+"""Item result files: round trip, checksums on every read, partial writes, copies (not links)."""
 
 import h5py
 import numpy as np
+import pytest
 
 from lcsuite.harness import store
-from lcsuite.harness.quantities import Quantity
+from lcsuite.harness.enums import MeasurementStatus
+from lcsuite.harness.quantities import Quantity, timing
+from lcsuite.harness.spec import ItemSpec
+
+SPEC = ItemSpec("paper1", "claim_a", "init=he", "toy", "smoke", {"width": 8}, (0, 1))
 
 
-def write(path, verdict="pass", spec_hash="h1"):
-    return store.write_item(
-        path,
-        {"claim_id": "c", "item": "default", "verdict": verdict, "spec_hash": spec_hash,
-         "params": {"width": 8}, "seeds": [0, 1], "data": [{"name": "digits", "substitute": True}]},
-        {"bn/input/kappa": Quantity(np.arange(6.0).reshape(2, 3), ("seed", "layer"))},
-        [store.ExpectationRecord("less", "a < b", False, "a < b", "1 of 2", "seed=1", {"left": np.ones(2)})],
-        {"kappa": 3.5},
-    )
+def item(**changes):
+    fields = dict(spec=SPEC, status=MeasurementStatus.COMPLETE, message="",
+                  provenance={"data": [{"name": "digits", "substitute": True}], "elapsed_s": 2.0},
+                  quantities={"bn/input/kappa": Quantity(np.arange(6.0).reshape(2, 3), ("seed", "layer")),
+                              "seconds": timing(np.ones(2), ("width",))},
+                  reuse_key="rk")
+    fields.update(changes)
+    return store.StoredItem(**fields)
 
 
-def test_round_trip(tmp_path):
-    path = write(store.item_path(tmp_path, "run1", "c", "init=he"))
-    assert path == tmp_path / "run1" / "c" / "init=he.h5"
-    result = store.read_item(path)
-    assert result.verdict == "pass" and result.attrs["params"] == {"width": 8}
-    assert result.attrs["schema_version"] == store.SCHEMA_VERSION and result.attrs["complete"]
-    quantity = result.quantities["bn/input/kappa"]
-    assert quantity.dims == ("seed", "layer") and quantity.values.shape == (2, 3)
-    assert result.expectations[0].where == "seed=1" and not result.expectations[0].passed
-    assert result.headline == {"kappa": 3.5}
-    assert not list(path.parent.glob(".*tmp")), "no temporary file left behind"
+def test_round_trip_keeps_everything(tmp_path):
+    path = store.write_item(tmp_path / "a.h5", item())
+    read = store.read_item(path)
+    assert read.spec == SPEC and read.key == "paper1/claim_a/init=he"
+    assert read.status is MeasurementStatus.COMPLETE and read.reuse_key == "rk"
+    assert read.data == [{"name": "digits", "substitute": True}] and read.elapsed_s == 2.0
+    quantity = read.quantities["bn/input/kappa"]
+    assert quantity.dims == ("seed", "layer") and np.array_equal(quantity.values, np.arange(6.0).reshape(2, 3))
+    assert not quantity.timing and read.quantities["seconds"].timing
+    assert not list(tmp_path.glob(".*tmp")), "no temporary file left behind"
 
 
-def test_partial_and_corrupt_files_are_detected(tmp_path):
-    garbage = tmp_path / "run1" / "c" / "default.h5"
-    garbage.parent.mkdir(parents=True)
+def _overwrite_bytes_of(path, dataset):
+    with h5py.File(path, "r") as f:
+        offset = f[dataset].id.get_offset()
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0xFF  # one flipped byte inside the dataset's storage
+    path.write_bytes(bytes(data))
+
+
+def test_a_flipped_byte_inside_a_dataset_names_the_file_and_dataset(tmp_path):
+    path = store.write_item(tmp_path / "a.h5", item())
+    _overwrite_bytes_of(path, "quantities/bn/input/kappa")
+    with pytest.raises(store.CorruptResult, match=r"a\.h5: dataset quantities/bn/input/kappa fails its checksum"):
+        store.read_item(path)
+
+
+def test_changed_root_attributes_fail_their_checksum(tmp_path):
+    path = store.write_item(tmp_path / "a.h5", item())
+    with h5py.File(path, "a") as f:
+        f.attrs["message"] = "edited"
+    with pytest.raises(store.CorruptResult, match="root attributes fail their checksum"):
+        store.read_item(path)
+
+
+def test_partial_and_garbage_files_are_corrupt(tmp_path):
+    garbage = tmp_path / "garbage.h5"
     garbage.write_bytes(b"\x89HDF\r\n\x1a\n truncated")
-    assert not store.is_complete(garbage)
-    partial = tmp_path / "run1" / "c" / "other.h5"
+    with pytest.raises(store.CorruptResult, match="cannot read"):
+        store.read_item(garbage)
+    partial = tmp_path / "partial.h5"
     with h5py.File(partial, "w") as f:  # a writer killed before the completion marker
-        f.attrs["spec_hash"] = "h1"
-    assert not store.is_complete(partial)
-    for path in (garbage, partial):
-        try:
-            store.read_item(path)
-        except store.CorruptResult:
-            pass
-        else:
-            raise AssertionError(f"{path} read as complete")
-    assert store.find_reusable(tmp_path, ["run1"], "c", "default", "h1") is None
-    assert store.find_reusable(tmp_path, ["run1"], "c", "other", "h1") is None
-    assert list(store.iter_run(tmp_path / "run1")) == []
+        f.attrs["schema_version"] = store.SCHEMA_VERSION
+    with pytest.raises(store.CorruptResult, match="no completion marker"):
+        store.read_item(partial)
 
 
-def test_reuse_lookup_and_link(tmp_path):
-    write(store.item_path(tmp_path, "old", "c", "default"), spec_hash="h1")
-    assert store.find_reusable(tmp_path, ["new", "old"], "c", "default", "h2") is None
-    found = store.find_reusable(tmp_path, ["new", "old"], "c", "default", "h1")
-    assert found == store.item_path(tmp_path, "old", "c", "default")
-    linked = store.link_into(found, store.item_path(tmp_path, "new", "c", "default"))
-    assert store.read_item(linked).attrs["spec_hash"] == "h1"
+def test_error_items_keep_their_message_and_partial_quantities(tmp_path):
+    path = store.write_item(tmp_path / "e.h5", item(status=MeasurementStatus.ERROR, message="seed 1 diverged"))
+    read = store.read_item(path)
+    assert read.status is MeasurementStatus.ERROR and read.message == "seed 1 diverged"
 
 
-def test_latest_run_and_iter_run(tmp_path):
-    assert store.latest_run(tmp_path) is None
-    write(store.item_path(tmp_path, "20250101-000000-aaaaaa", "c", "default"))
-    write(store.item_path(tmp_path, "20250102-000000-bbbbbb", "c", "default"))
-    assert store.latest_run(tmp_path).name == "20250102-000000-bbbbbb"  # newest without LATEST
-    store.write_latest(tmp_path, "20250101-000000-aaaaaa")
-    assert store.read_latest(tmp_path) == "20250101-000000-aaaaaa"
-    assert store.latest_run(tmp_path).name == "20250101-000000-aaaaaa"
-    results = list(store.iter_run(store.latest_run(tmp_path)))
-    assert [r.claim_id for r in results] == ["c"]
+def test_copies_are_independent_files_not_links(tmp_path):
+    source = store.write_item(tmp_path / "run1" / "a.h5", item())
+    copied = store.copy_item(source, tmp_path / "run2" / "a.h5")
+    assert copied.path == tmp_path / "run2" / "a.h5"
+    assert source.stat().st_ino != copied.path.stat().st_ino and source.stat().st_nlink == 1
+    _overwrite_bytes_of(source, "quantities/bn/input/kappa")
+    assert store.read_item(copied.path).spec == SPEC  # damage to one run does not spread
 
 
-def test_run_ids_sort_by_time():
-    first, second = store.new_run_id(), store.new_run_id()
-    assert first != second and len(first) == len("20250101-000000-abcdef")
+def test_a_corrupt_source_is_not_copied(tmp_path):
+    source = store.write_item(tmp_path / "a.h5", item())
+    _overwrite_bytes_of(source, "quantities/bn/input/kappa")
+    with pytest.raises(store.CorruptResult):
+        store.copy_item(source, tmp_path / "b.h5")
+    assert not (tmp_path / "b.h5").exists()

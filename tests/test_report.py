@@ -7,10 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_report_store import sample_items, write_run
+from run_fixtures import item_spec, sample_items, write_run
 
-from lcsuite.figures import figure_kind
-from lcsuite.report import load_run, markdown_table, write_report
+from lcsuite.reporting.figures import figure_kind
+from lcsuite.reporting.format import markdown_table
+from lcsuite.reporting.loading import ResultsError, load_run
+from lcsuite.reporting.report import write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -88,10 +90,10 @@ def test_summary_shows_verdict_tier_data_headline_expectation_and_paper_numbers(
     rows = {split_row(line)[0].strip(): [c.strip() for c in split_row(line)]
             for line in pipe_tables(text.split("## Summary", 1)[1])[0][2:]}
     fig5 = rows["[fig5_bn_improves_conditioning](#fig5_bn_improves_conditioning)"]
-    assert fig5[2] == "smoke" and fig5[4].startswith("**FAIL**")
+    assert fig5[1] == "Fig. 5, A6" and fig5[2] == "smoke" and fig5[4].startswith("**FAIL**")
     assert "fraction_below=0.925" in fig5[5] and "init=random: BN below Plain" in fig5[6]
     fig3 = rows["[fig3_magnitude_propagation](#fig3_magnitude_propagation)"]
-    assert "SUBSTITUTE" in fig3[3] and fig3[4].startswith("PASS")
+    assert "[substitute]" in fig3[3] and fig3[4].startswith("PASS")
     table1 = rows["[table1_lastbn_beats_resnet](#table1_lastbn_beats_resnet)"]
     assert "7.52" in table1[7] and "0.043" in table1[7]
 
@@ -112,7 +114,7 @@ def test_figures_exist_and_are_referenced_with_relative_links(rendered):
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
     assert links, "no figures referenced"
     for link in links:
-        assert not Path(link).is_absolute() and link.startswith("report_figures/")
+        assert not Path(link).is_absolute() and link.startswith("report_figures/huang2020/")
         assert (output.parent / link).read_bytes()[:8] == PNG_MAGIC
     on_disk = {p.relative_to(output.parent).as_posix() for p in output.parent.rglob("*.png")}
     assert on_disk == set(links)
@@ -163,8 +165,8 @@ def test_figure_kind_follows_the_dims_mapping(name, dims, kind):
 def test_the_environment_section_names_device_versions_commit_and_time(rendered):
     _, text = rendered
     env = text.split("## Environment", 1)[1]
-    for expected in ("| device | cpu |", "| torch | 2.x |", "| git commit | abc1234 |",
-                     "| compute time (sum over items) | 10.5 s |"):
+    for expected in ("| device | test cpu |", "| torch | 2.x |", "| git commit | abc1234 |",
+                     "| threads per item | 1 |", "| compute time (sum over items measured in this run) | 10.5 s |"):
         assert expected in env
 
 
@@ -177,8 +179,6 @@ def test_the_report_needs_only_the_hdf5_files(tmp_path):
 
 
 def test_quantities_that_cannot_be_drawn_fall_back_to_the_table(tmp_path):
-    from test_report_store import item_spec
-
     nan_curve = np.full((2, 4), np.nan)
     counts = np.array([[0, 1, 3], [0, 2, 4]])  # integer dying-unit counts per layer
     spec = item_spec("sec42_dying_neurons", "default", quantities={
@@ -191,3 +191,30 @@ def test_quantities_that_cannot_be_drawn_fall_back_to_the_table(tmp_path):
     assert "![default: dying_units (per layer)]" in text
     assert "![default: kappa" not in text
     assert "| default | plain/kappa | seed, layer | 2×4 | nan | nan | nan |" in text
+
+
+def test_missing_items_are_rows_and_the_report_says_incomplete(tmp_path):
+    run_dir = write_run(tmp_path / "results", "r1", sample_items()[:2],
+                        missing=(("fig5_bn_improves_conditioning", "init=he"),))
+    text = write_report(run_dir, tmp_path / "report.md").read_text()
+    assert "**incomplete: 2 of 3 items finished**; missing: huang2020/fig5_bn_improves_conditioning/init=he" in text
+    section = text.split("\n## fig5_bn_improves_conditioning\n", 1)[1].split("\n## ", 1)[0]
+    assert "| init=he | **MISSING** |" in section and "planned, but never finished in this run" in section
+    assert "**MISSING** (1 pass, 1 missing)" in text
+
+
+def test_a_corrupt_result_file_gets_its_own_row_and_the_rest_renders(tmp_path):
+    run_dir = write_run(tmp_path / "results", "r1", sample_items())
+    damaged = run_dir / "huang2020" / "fig3_magnitude_propagation" / "optimizer=gd.h5"
+    damaged.write_bytes(damaged.read_bytes()[:200])
+    text = write_report(run_dir, tmp_path / "report.md").read_text()
+    section = text.split("\n## fig3_magnitude_propagation\n", 1)[1].split("\n## ", 1)[0]
+    assert "| optimizer=gd | **ERROR** |" in section and "result file unusable" in section
+    assert "optimizer=gd.h5" in section
+    assert "\n## fig5_bn_improves_conditioning\n" in text and "![init=random: input/kappa_p80" in text
+
+
+def test_a_directory_as_report_output_is_a_one_line_error(tmp_path):
+    run_dir = write_run(tmp_path / "results", "r1", sample_items()[:1])
+    with pytest.raises(ResultsError, match="is a directory; give a file name"):
+        write_report(run_dir, tmp_path)

@@ -28,6 +28,7 @@ from lcsuite.data.resolve import (
     resolve_cifar,
     resolve_mnist,
 )
+from lcsuite.data.staleness import stale_data_reasons
 from lcsuite.data.substitutes import cifar_substitute, digits_substitute
 
 __all__ = [
@@ -64,4 +65,5 @@ __all__ = [
     "require_verified",
     "resolve_cifar",
     "resolve_mnist",
+    "stale_data_reasons",
 ]

@@ -49,6 +49,7 @@ __all__ = [
     "experiment",
     "get_experiment",
     "registered_experiments",
+    "registered_modules",
     "ENV_MODULES",
     "ENTRY_POINT_GROUP",
 ]
@@ -131,6 +132,7 @@ class Experiment:
     name: str
     function: Callable[[ExperimentContext], Mapping[str, Any]]
     outputs: OutputsSpec | None = None
+    params: tuple[str, ...] | None = None
 
     def declared_outputs(self, params: Mapping[str, Any]) -> dict[str, tuple[str, ...]] | None:
         """The declared ``{path: dims}`` (dims without ``seed``) for these params, or None."""
@@ -162,8 +164,12 @@ _IMPORT_FAILURES: dict[str, str] = {}
 _SOURCES_LOADED: set[str] = set()
 
 
-def experiment(name: str, outputs: OutputsSpec | None = None):
-    """Decorator registering ``function(ctx) -> dict`` as experiment ``name``."""
+def experiment(name: str, outputs: OutputsSpec | None = None, params: tuple[str, ...] | None = None):
+    """Decorator registering ``function(ctx) -> dict`` as experiment ``name``.
+
+    ``params`` names the parameters the experiment reads; a claim file that sets any other
+    parameter is rejected at collection, so a misspelt key never silently falls back to a default.
+    """
 
     def register(function):
         previous = _REGISTRY.get(name)
@@ -172,7 +178,7 @@ def experiment(name: str, outputs: OutputsSpec | None = None):
                 f"experiment {name!r} is registered twice: in {previous.function.__module__} "
                 f"and in {function.__module__}"
             )
-        _REGISTRY[name] = Experiment(name, function, outputs)
+        _REGISTRY[name] = Experiment(name, function, outputs, tuple(params) if params is not None else None)
         return function
 
     return register
@@ -202,6 +208,11 @@ def registered_experiments() -> dict[str, Experiment]:
     except UnknownExperiment:
         pass
     return dict(_REGISTRY)
+
+
+def registered_modules() -> set[str]:
+    """Names of the modules that define the registered experiments (measurement code)."""
+    return {exp.function.__module__ for exp in _REGISTRY.values()}
 
 
 def _unknown_message(name: str) -> str:

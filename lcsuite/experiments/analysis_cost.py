@@ -70,7 +70,8 @@ def _outputs(params):
     return paths
 
 
-@experiment("layerwise_cost", outputs=_outputs)
+@experiment("layerwise_cost", outputs=_outputs,
+            params=("depth", "num_examples", "repeats", "widths",))
 def layerwise_cost(ctx: ExperimentContext) -> dict:
     """Median seconds of the full / exact sub-FIM / factor paths per width; speed-ups.
 

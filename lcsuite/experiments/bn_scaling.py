@@ -114,7 +114,8 @@ def _random_loss(rng, generator, batch: int, classes: int):
     return lambda out: F.cross_entropy(out, labels)
 
 
-@experiment("bn_scale_invariance", outputs=_outputs)
+@experiment("bn_scale_invariance", outputs=_outputs,
+            params=("alpha_max", "alpha_min", "batch", "max_depth", "max_width", "min_width", "trials", "weight_scales",))
 def bn_scale_invariance(ctx: ExperimentContext) -> dict:
     """Scaled vs predicted signals of random BN MLPs, eps = 0 and the default eps per trial
     (the latter at every ``weight_scales`` entry)."""

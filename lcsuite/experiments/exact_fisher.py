@@ -116,7 +116,8 @@ def _kfac_outputs(params):
     return paths
 
 
-@experiment("kfac_approximation", outputs=_kfac_outputs)
+@experiment("kfac_approximation", outputs=_kfac_outputs,
+            params=("depth", "norm", "num_examples", "width",))
 def kfac_approximation(ctx: ExperimentContext) -> dict:
     """Exact sub-FIM ``F_k`` vs ``Sx ⊗ Sg`` per layer (Fig. 2): λmax, κ_p, nonzero rank.
 
@@ -172,7 +173,8 @@ def _full_outputs(params):
     return paths
 
 
-@experiment("layerwise_vs_full", outputs=_full_outputs)
+@experiment("layerwise_vs_full", outputs=_full_outputs,
+            params=("arch", "num_examples",))
 def layerwise_vs_full(ctx: ExperimentContext) -> dict:
     """Exact full ``F``/``M`` and their per-layer blocks, Plain (``norm=0``) vs BN (``norm=1``).
 
@@ -225,7 +227,8 @@ def _kron_net_outputs(params):
         "kappa_p80/explicit", "kappa_p80/product", "kappa_p80/ratio", "size/kronecker")}
 
 
-@experiment("kronecker_on_network", outputs=_kron_net_outputs)
+@experiment("kronecker_on_network", outputs=_kron_net_outputs,
+            params=("depth", "width", "num_examples", "steps", "lr",))
 def kronecker_on_network(ctx: ExperimentContext) -> dict:
     """Prop. 1 on ``Sx``, ``Sg`` captured from an MLP after a few full-batch GD steps on MNIST.
 

@@ -187,7 +187,8 @@ def _network(ctx: ExperimentContext) -> dict[str, list[float]]:
 # --- the experiment -------------------------------------------------------------------------------
 
 
-@experiment("kronecker_spectrum", outputs=_outputs)
+@experiment("kronecker_spectrum", outputs=_outputs,
+            params=("factor_kappa_max", "kappa_rtol", "log10_scale_max", "log10_scale_min", "max_size", "network_depth", "network_examples", "network_lr", "network_steps", "network_width", "nonzero_rtol", "pairs", "source",))
 def kronecker_spectrum(ctx: ExperimentContext) -> dict:
     """Explicit ``eigvalsh(Sx ⊗ Sg)`` against the factors' spectra, per random pair or layer.
 

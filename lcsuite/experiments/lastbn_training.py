@@ -99,7 +99,8 @@ def _train_one(ctx: ExperimentContext, arch: str, depth: int, train_data, test_d
     return values
 
 
-@experiment("paired_depth_training", outputs=_outputs)
+@experiment("paired_depth_training", outputs=_outputs,
+            params=("archs", "augment", "batch_size", "depths", "epochs", "gamma", "image_size", "lr", "milestone_fractions", "momentum", "num_classes", "test_size", "train_size", "weight_decay",))
 def paired_depth_training(ctx: ExperimentContext) -> dict:
     """Train every (arch, depth) with one schedule; final losses and errors (see module)."""
     p = ctx.params

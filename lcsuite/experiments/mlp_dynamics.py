@@ -163,7 +163,8 @@ def _conditioning_outputs(params):
     return out
 
 
-@experiment("mlp_bn_conditioning", outputs=_conditioning_outputs)
+@experiment("mlp_bn_conditioning", outputs=_conditioning_outputs,
+            params=("batch_size", "bias", "checkpoints", "data_limit", "depth", "init", "lrs", "optimizer", "steps", "width",))
 def mlp_bn_conditioning(ctx: ExperimentContext) -> dict:
     """Plain vs BN MLP with ``init`` (a grid key): kappa_p of Sx and Sg per layer and checkpoint.
 
@@ -199,7 +200,8 @@ def _magnitude_outputs(params):
     return out
 
 
-@experiment("mlp_magnitude_propagation", outputs=_magnitude_outputs)
+@experiment("mlp_magnitude_propagation", outputs=_magnitude_outputs,
+            params=("batch_size", "bias", "checkpoints", "data_limit", "depth", "lrs", "optimizer", "steps", "width",))
 def mlp_magnitude_propagation(ctx: ExperimentContext) -> dict:
     """Plain/BN × random/He: the magnitudes ``λmax(Sx_k)`` and ``λmax(Sg_k)`` (as the paper's
     Fig. 3 indicates them) per layer and checkpoint,
@@ -228,7 +230,8 @@ def _neuron_outputs(params):
     return out
 
 
-@experiment("mlp_dying_neurons", outputs=_neuron_outputs)
+@experiment("mlp_dying_neurons", outputs=_neuron_outputs,
+            params=("batch_size", "bias", "checkpoints", "data_limit", "depth", "init", "lrs", "optimizer", "steps", "width",))
 def mlp_dying_neurons(ctx: ExperimentContext) -> dict:
     """Plain vs BN with ``init``: per hidden layer (the inputs of layers 2..K, i.e. the ReLU
     outputs), the units zero on every training example (dying) or positive on every one (full),
@@ -265,7 +268,8 @@ def _freeze_outputs(params):
     }
 
 
-@experiment("mlp_frozen_layers", outputs=_freeze_outputs)
+@experiment("mlp_frozen_layers", outputs=_freeze_outputs,
+            params=("batch_size", "bias", "checkpoints", "data_limit", "depth", "init", "lrs", "masks", "optimizer", "steps", "test_fraction", "width",))
 def mlp_frozen_layers(ctx: ExperimentContext) -> dict:
     """A BN MLP trained with the layers marked ``0`` in each of ``masks`` frozen (the first
     mask is the all-trainable baseline). Final training loss (train mode, full set), test
@@ -312,7 +316,8 @@ def _explosion_outputs(params):
     }
 
 
-@experiment("mlp_bn_gradient_explosion", outputs=_explosion_outputs)
+@experiment("mlp_bn_gradient_explosion", outputs=_explosion_outputs,
+            params=("batch_size", "bias", "checkpoints", "data_limit", "depth", "init", "lower_layers", "lrs", "optimizer", "steps", "width",))
 def mlp_bn_gradient_explosion(ctx: ExperimentContext) -> dict:
     """A deep BN MLP trained by GD; per layer and checkpoint (the paper: iterations 0..7)
     ``λmax(F_k)`` through Prop. 1 as ``λmax(Sx)·λmax(Sg)`` and the weight-domination ratio.

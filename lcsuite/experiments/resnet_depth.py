@@ -133,7 +133,8 @@ def _early_run(ctx: ExperimentContext, model: nn.Module, data, measure: torch.Te
     return {"loss": losses, "lambda_max": lam, "weight_norm": weight}
 
 
-@experiment("resnet_last_layer_depth", outputs=_outputs)
+@experiment("resnet_last_layer_depth", outputs=_outputs,
+            params=("archs", "augment", "batch_size", "depths", "image_size", "loss_depths", "lr", "measure_batch_size", "measure_examples", "momentum", "num_classes", "record_steps", "steps", "train_size", "weight_decay",))
 def resnet_last_layer_depth(ctx: ExperimentContext) -> dict:
     """Last-layer input statistics at init and early losses, per arch and depth (see module)."""
     p = ctx.params

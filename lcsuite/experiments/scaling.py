@@ -276,7 +276,8 @@ def net_strategy(network: str, loss: str, params):
 # --- the experiment -------------------------------------------------------------------------------
 
 
-@experiment("rectifier_scaling", outputs=_outputs)
+@experiment("rectifier_scaling", outputs=_outputs,
+            params=("alpha_down", "alpha_max", "alpha_min", "alpha_up", "batch", "equal_alpha_width", "image_size", "loss", "max_channels", "max_depth", "max_width", "min_width", "network", "trials",))
 def rectifier_scaling(ctx: ExperimentContext) -> dict:
     """Scaled vs predicted signals of random bias-free ReLU nets (dim ``trial``), and the
     weight-gradient growth with equal alphas along depth (dim ``depth``).

@@ -1,30 +1,25 @@
-"""Devices under pytest-xdist: CPU thread caps per worker and one GPU per worker.
+"""Devices under pytest-xdist: one GPU per worker, and the count of CUDA devices.
 
 Nothing here initialises CUDA. The controller asks torch once (at configure time, only when
 claims are being run) whether CUDA is available and how many devices there are; workers get
 the answer through ``workerinput`` and set ``CUDA_VISIBLE_DEVICES`` before anything touches
-CUDA.
+CUDA. CPU threads are not a per-worker matter: every item runs with a fixed number of threads
+(:mod:`lcsuite.harness.determinism`).
 """
 
 from __future__ import annotations
 
 import os
 import re
-import sys
 from typing import MutableMapping
 
 __all__ = [
     "worker_index",
     "visible_device_for_worker",
     "pin_worker_to_gpu",
-    "threads_per_worker",
-    "cap_threads",
     "limit_loaded_blas_pools",
     "cuda_device_count",
-    "torch_version",
 ]
-
-_THREADS_CAPPED: list[int] = []
 
 
 def worker_index(worker_id: str | None) -> int | None:
@@ -62,30 +57,6 @@ def pin_worker_to_gpu(worker_id: str | None, device_count: int, environ: Mutable
     return device
 
 
-def threads_per_worker(n_workers: int, cpu_count: int | None = None) -> int:
-    """``max(1, cpu_count // n_workers)``."""
-    cpu_count = cpu_count if cpu_count is not None else (os.cpu_count() or 1)
-    return max(1, cpu_count // max(1, n_workers))
-
-
-def cap_threads(n_workers: int, environ: MutableMapping[str, str] = os.environ) -> int:
-    """Cap this worker's CPU threads: env vars now, torch when (and only if) it is imported.
-
-    Safe to call repeatedly; torch is never imported here.
-    """
-    threads = threads_per_worker(n_workers)
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        environ.setdefault(var, str(threads))
-    # BLAS pools loaded before this call (numpy's OpenBLAS is, by the plugin's own imports)
-    # read those variables only at load time: cap them directly.
-    limit_loaded_blas_pools(threads)
-    torch = sys.modules.get("torch")
-    if torch is not None and not _THREADS_CAPPED:
-        torch.set_num_threads(threads)
-        _THREADS_CAPPED.append(threads)
-    return threads
-
-
 def limit_loaded_blas_pools(threads: int) -> bool:
     """Limit the BLAS/OpenMP thread pools already loaded in this process (threadpoolctl).
 
@@ -116,13 +87,3 @@ def cuda_device_count(environ: MutableMapping[str, str] = os.environ) -> int:
         return torch.cuda.device_count() if torch.cuda.is_available() else 0
     except Exception:
         return 0
-
-
-def torch_version() -> str:
-    """The installed torch version without importing torch."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("torch")
-    except PackageNotFoundError:
-        return "not installed"

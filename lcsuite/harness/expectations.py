@@ -175,6 +175,19 @@ def _failing_points(ok: np.ndarray, dims: tuple[str, ...], limit: int = 5) -> st
     return "; ".join(names) + more
 
 
+def _require_finite(path: str, quantity: Quantity) -> None:
+    """Non-finite values (NaN, ±inf) cannot be judged: a QuantityError naming where they are."""
+    values = np.asarray(quantity.values)
+    if values.dtype.kind != "f":
+        return
+    bad = ~np.isfinite(values)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        value = values[first] if values.ndim else values
+        raise QuantityError(f"{path} is non-finite at {int(bad.sum())} of {values.size} points "
+                            f"(first: {_point_name(quantity.dims, first)}: {value})")
+
+
 class Expectation:
     """Base class: field parsing, quantity lookup and the fraction / per-seed judgement."""
 
@@ -262,6 +275,8 @@ class Expectation:
     def check(self, quantities: Mapping[str, Quantity]) -> Outcome:
         self.validate_against({p: q.dims for p, q in quantities.items()}, "the experiment")
         operands = {name: quantities[path] for name, path in self.quantity_fields().items()}
+        for path in self.quantity_fields().values():
+            _require_finite(path, quantities[path])
         for name in ("left", "right"):
             value = getattr(self, name, None)
             if _is_number(value):

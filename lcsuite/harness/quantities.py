@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-__all__ = ["Quantity", "QuantityError", "as_quantity", "stack_seeds", "align", "SEED"]
+__all__ = ["Quantity", "QuantityError", "as_quantity", "stack_seeds", "align", "timing", "SEED"]
 
 SEED = "seed"
 
@@ -22,10 +22,15 @@ class QuantityError(ValueError):
 
 @dataclass(frozen=True)
 class Quantity:
-    """An array with named dims (``values.ndim == len(dims)``)."""
+    """An array with named dims (``values.ndim == len(dims)``).
+
+    ``timing`` marks wall-clock measurements: they are outside the bitwise reproducibility
+    guarantee, and ``lcsuite compare`` judges them only against tolerances given for them.
+    """
 
     values: np.ndarray
     dims: tuple[str, ...]
+    timing: bool = False
 
     def __post_init__(self):
         if self.values.ndim != len(self.dims):
@@ -35,8 +40,11 @@ class Quantity:
         if len(set(self.dims)) != len(self.dims):
             raise QuantityError(f"repeated dim names {list(self.dims)}")
 
-    def size_of(self, dim: str) -> int:
-        return self.values.shape[self.dims.index(dim)]
+
+
+def timing(value: Any, dims: tuple[str, ...] = ()) -> Quantity:
+    """A wall-clock quantity (seconds), e.g. App. B's timings; see :class:`Quantity`."""
+    return Quantity(_to_array(value), tuple(dims), timing=True)
 
 
 def _to_array(value: Any) -> np.ndarray:
@@ -53,6 +61,8 @@ def _to_array(value: Any) -> np.ndarray:
 def as_quantity(value: Any, declared_dims: tuple[str, ...] | None = None) -> Quantity:
     """Turn an experiment's value (number, array, tensor or ``(array, dims)``) into a Quantity."""
     if isinstance(value, Quantity):
+        if declared_dims is not None and tuple(value.dims) != tuple(declared_dims):
+            raise QuantityError(f"dims {list(value.dims)} differ from the declared {list(declared_dims)}")
         return value
     if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], (tuple, list)):
         array, dims = _to_array(value[0]), tuple(str(d) for d in value[1])
@@ -93,7 +103,7 @@ def stack_seeds(per_seed: list[Mapping[str, Quantity]], pad_missing: bool = Fals
                 )
             rows.append(quantity.values)
         values = np.stack(rows) if not pad_missing else np.stack([r.astype(float) for r in rows])
-        stacked[path] = Quantity(values, (SEED,) + reference.dims)
+        stacked[path] = Quantity(values, (SEED,) + reference.dims, reference.timing)
     return stacked
 
 

@@ -3,7 +3,8 @@
 A claim file (every key below is checked; unknown keys are errors)::
 
     id = "prop1_kronecker_spectrum"        # must equal the file stem
-    paper = "Prop. 1, App. A.1"
+    paper = "huang2020"                    # the paper's id (results are namespaced by it)
+    ref = "Prop. 1, App. A.1"              # where in the paper
     statement = "..."                      # the claim in our own words
     experiment = "kronecker_spectrum"      # a registered experiment
     [params]                               # base parameters
@@ -18,13 +19,13 @@ A claim file (every key below is checked; unknown keys are errors)::
     check = "close"
     ...
 
-Parameters merge as ``[params]`` < ``[tier.X]`` < grid point. Errors are :class:`ClaimError`,
-whose text is ``<file>: <key.path>: <what is wrong>``.
+Parameters merge as ``[params]`` < ``[tier.X]`` < grid point; every parameter must be one the
+experiment declares. Errors are :class:`ClaimError`, whose text is
+``<file>: <key.path>: <what is wrong>``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import tomllib
@@ -32,14 +33,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from lcsuite.harness.enums import TIER_NAMES
 from lcsuite.harness.expectations import Expectation, SpecError, build_expectation, did_you_mean
 from lcsuite.harness.quantities import SEED
+from lcsuite.harness.spec import IDENTIFIER, ItemSpec
 
-__all__ = ["ClaimError", "Claim", "Tier", "TIERS", "load_claim", "DEFAULT_ITEM"]
+__all__ = ["ClaimError", "Claim", "TierSpec", "load_claim", "DEFAULT_ITEM"]
 
-TIERS = ("smoke", "gpu", "paper")
+TIERS = TIER_NAMES
 DEFAULT_ITEM = "default"
-TOP_LEVEL_KEYS = ("id", "paper", "statement", "experiment", "params", "grid", "tier", "expect")
+TOP_LEVEL_KEYS = ("id", "paper", "ref", "statement", "experiment", "params", "grid", "tier", "expect")
 TIER_SPECIAL_KEYS = ("seeds", "requires_real_data", "timeout_s")
 
 
@@ -52,7 +55,7 @@ class ClaimError(Exception):
 
 
 @dataclass(frozen=True)
-class Tier:
+class TierSpec:
     """One ``[tier.X]`` table: parameter overrides, seeds and limits."""
 
     name: str
@@ -70,11 +73,12 @@ class Claim:
     display: str
     id: str
     paper: str
+    ref: str
     statement: str
     experiment: str
     params: dict[str, Any]
     grid: dict[str, list[Any]]
-    tiers: dict[str, Tier]
+    tiers: dict[str, TierSpec]
     expectations: list[Expectation]
     raw: dict[str, Any]
 
@@ -93,17 +97,21 @@ class Claim:
         """Merged parameters: ``[params]`` < ``[tier.<tier>]`` < grid point."""
         return {**self.params, **self.tiers[tier].overrides, **grid_point}
 
-    def spec_hash(self, tier: str, params: Mapping[str, Any], code_version: str) -> str:
-        """Hash of what determines an item's result: claim spec, tier, params, seeds, code."""
-        payload = {
-            "claim": self.raw,
-            "tier": tier,
-            "params": params,
-            "seeds": list(self.tiers[tier].seeds),
-            "code_version": code_version,
-        }
-        text = json.dumps(payload, sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:20]
+    def item_spec(self, tier: str, item: str, grid_point: Mapping[str, Any],
+                  allow_unverified: bool = False) -> ItemSpec:
+        """The :class:`ItemSpec` of one item at ``tier``."""
+        spec = self.tiers[tier]
+        return ItemSpec(self.paper, self.id, item, self.experiment, tier, self.item_params(tier, grid_point),
+                        spec.seeds, spec.requires_real_data, allow_unverified)
+
+    def check_params(self, declared: tuple[str, ...]) -> None:
+        """Every ``[params]`` and ``[grid]`` key must be a parameter the experiment declares."""
+        for table, keys in (("params", self.params), ("grid", self.grid)):
+            for key in keys:
+                if key not in declared:
+                    raise ClaimError(self.display, f"{table}.{key}",
+                                     f"unknown parameter of experiment {self.experiment!r}"
+                                     f"{did_you_mean(key, declared)}; its parameters: {', '.join(declared)}")
 
     def check_outputs(self, declared: Mapping[str, tuple[str, ...]], item: str) -> None:
         """Check the expectations' quantity paths and dims against declared outputs."""
@@ -148,13 +156,16 @@ def load_claim(path: Path, display: str | None = None, check_experiment: bool = 
     for key in raw:
         if key not in TOP_LEVEL_KEYS:
             fail(key, f"unknown key{did_you_mean(key, TOP_LEVEL_KEYS)}; allowed: {', '.join(TOP_LEVEL_KEYS)}")
-    for key in ("id", "paper", "statement", "experiment"):
+    for key in ("id", "paper", "ref", "statement", "experiment"):
         if key not in raw:
             fail(key, "missing (required)")
         if not isinstance(raw[key], str) or not raw[key].strip():
             fail(key, f"expected a non-empty string, got {_type_name(raw[key])} {raw[key]!r}")
     if raw["id"] != path.stem:
         fail("id", f"{raw['id']!r} does not match the file name {path.stem!r}")
+    for key in ("id", "paper"):
+        if not IDENTIFIER.match(raw[key]):
+            fail(key, f"{raw[key]!r} is not an identifier (a letter, then letters, digits or '_')")
 
     params = raw.get("params", {})
     if not isinstance(params, dict):
@@ -197,7 +208,7 @@ def load_claim(path: Path, display: str | None = None, check_experiment: bool = 
             fail(f"expect[{index}].name", f"{label!r} is used by another expectation")
 
     claim = Claim(
-        path=path, display=display, id=raw["id"], paper=raw["paper"], statement=raw["statement"],
+        path=path, display=display, id=raw["id"], paper=raw["paper"], ref=raw["ref"], statement=raw["statement"],
         experiment=raw["experiment"], params=params, grid=grid, tiers=tiers,
         expectations=expectations, raw=raw,
     )
@@ -208,6 +219,8 @@ def load_claim(path: Path, display: str | None = None, check_experiment: bool = 
             found = get_experiment(claim.experiment)
         except UnknownExperiment as exc:
             fail("experiment", str(exc))
+        if found.params is not None:
+            claim.check_params(found.params)
         for tier in tiers:
             for item, point in claim.items():
                 declared = found.declared_outputs(claim.item_params(tier, point))
@@ -216,7 +229,7 @@ def load_claim(path: Path, display: str | None = None, check_experiment: bool = 
     return claim
 
 
-def _parse_tier(name: str, table: Any, params: dict, grid: dict, fail) -> Tier:
+def _parse_tier(name: str, table: Any, params: dict, grid: dict, fail) -> TierSpec:
     key = f"tier.{name}"
     if not isinstance(table, dict):
         fail(key, f"expected a table, got {_type_name(table)}")
@@ -244,7 +257,7 @@ def _parse_tier(name: str, table: Any, params: dict, grid: dict, fail) -> Tier:
         if params[param] is not None and overrides[param] is not None and _kind(params[param]) != _kind(overrides[param]):
             fail(f"{key}.{param}", f"expected {_type_name(params[param])} like [params].{param}, "
                                    f"got {_type_name(overrides[param])} {overrides[param]!r}")
-    return Tier(name, overrides, tuple(seeds), requires_real, float(timeout) if timeout is not None else None)
+    return TierSpec(name, overrides, tuple(seeds), requires_real, float(timeout) if timeout is not None else None)
 
 
 def _kind(value: Any) -> str:

@@ -227,7 +227,7 @@ def claim_figures(claim_id: str, items: list, figures_dir: Path, report_dir: Pat
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from lcsuite.report import fmt_number
+    from lcsuite.reporting.format import fmt_number
 
     links: list[tuple[str, str]] = []
     unplotted: list[list[str]] = []

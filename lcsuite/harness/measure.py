@@ -1,0 +1,231 @@
+"""Measuring one claim item: the experiment over its seeds, into one result file.
+
+:class:`ItemTask` is the unit every executor runs (in this process, in a local subprocess, or as
+a Slurm array task): picklable, it computes its item and writes the result file atomically into
+the run directory, and returns a small summary. It never judges; judging reads the file.
+
+Errors are results too: when the experiment raises, times out, returns something that is not a
+quantity, or is refused its data, the file is written with ``status = "error"``, the message,
+and whatever was measured before (seeds stack with NaN where a seed is missing).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import signal
+import subprocess
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import lcsuite
+from lcsuite.data import data_digests
+from lcsuite.harness import provenance as prov
+from lcsuite.harness.determinism import ITEM_THREADS, deterministic, seed_all
+from lcsuite.harness.enums import MeasurementStatus
+from lcsuite.harness.quantities import Quantity, QuantityError, as_quantity, stack_seeds
+from lcsuite.harness.runs import item_file
+from lcsuite.harness.spec import ItemSpec
+from lcsuite.harness.store import StoredItem, write_item
+
+__all__ = ["MeasureSettings", "ItemTask", "ItemTimeout", "measure", "git_commit"]
+
+_log = logging.getLogger("lcsuite")
+
+
+@dataclass(frozen=True)
+class MeasureSettings:
+    """How this run measures (none of it is part of the reuse key).
+
+    Attributes:
+        run_dir: the run directory results are written into.
+        device: ``"cpu"`` or ``"cuda"``.
+        data_root: the data folder named by the user (``--lc-data``), or None.
+        download: loaders may download missing data sets.
+        threads: intra-op threads per item (:data:`ITEM_THREADS`).
+        executor: ``inline`` | ``local`` | ``slurm`` (recorded in the provenance).
+    """
+
+    run_dir: Path
+    device: str = "cpu"
+    data_root: Path | None = None
+    download: bool = False
+    threads: int = ITEM_THREADS
+    executor: str = "inline"
+
+
+class ItemTimeout(BaseException):
+    """Raised inside the experiment when the tier's ``timeout_s`` is exceeded.
+
+    A BaseException so that an experiment's ``except Exception`` does not swallow it.
+    """
+
+
+class _Deadline:
+    """SIGALRM-based wall-clock limit (main thread only; otherwise not enforced)."""
+
+    def __init__(self, seconds: float | None):
+        self.seconds = seconds
+        self.active = seconds is not None and threading.current_thread() is threading.main_thread() \
+            and hasattr(signal, "setitimer")
+
+    def __enter__(self):
+        if self.active:
+            def on_alarm(signum, frame):
+                raise ItemTimeout(f"exceeded the tier's timeout_s = {self.seconds:g} s")
+            self.previous = signal.signal(signal.SIGALRM, on_alarm)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        return self
+
+    def __exit__(self, *exc):
+        if self.active:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.previous)
+        return False
+
+
+@functools.lru_cache(maxsize=None)
+def git_commit(start: Path | None = None) -> str:
+    """The current git commit (with ``-dirty``), or ``"unknown"`` outside a git checkout."""
+    cwd = Path(start or Path(lcsuite.__file__).parent)
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
+        if commit.returncode != 0:
+            return "unknown"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                               capture_output=True, text=True, timeout=10)
+        return commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except Exception:
+        return "unknown"
+
+
+def _describe_exception(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    inner = [f for f in frames if "lcsuite/harness" not in f.filename.replace("\\", "/")]
+    location = f" at {Path(inner[-1].filename).name}:{inner[-1].lineno} in {inner[-1].name}" if inner else ""
+    return f"{type(exc).__name__}: {exc}{location}"
+
+
+@dataclass
+class _SeedsOutcome:
+    per_seed: list[dict[str, Quantity]]
+    data: list[dict]
+    timings: dict[str, float]
+    error: str | None
+
+
+def _seed_quantities(ctx, outputs: Mapping[str, Any], declared: Mapping[str, tuple]) -> tuple[dict, str | None]:
+    quantities, problem = {}, None
+    for qpath, value in {**ctx.saved, **dict(outputs)}.items():
+        try:
+            quantities[qpath] = as_quantity(value, declared.get(qpath))
+        except QuantityError as exc:
+            problem = problem or f"quantity {qpath!r} (seed {ctx.seed}): {exc}"
+    return quantities, problem
+
+
+def _run_seeds(experiment, spec: ItemSpec, settings: MeasureSettings, timeout_s: float | None) -> _SeedsOutcome:
+    from lcsuite.experiments import ExperimentContext
+
+    declared = experiment.declared_outputs(spec.params) or {}
+    outcome = _SeedsOutcome([], [], {}, None)
+    for seed in spec.seeds:
+        ctx = ExperimentContext(
+            params=dict(spec.params), seed=seed, tier=spec.tier, device=settings.device,
+            data_root=settings.data_root, download=settings.download,
+            requires_real_data=spec.requires_real_data, allow_unverified=spec.allow_unverified,
+            progress_callback=_log.info,
+        )
+        start, outputs, failure = time.perf_counter(), {}, None
+        seed_all(seed)
+        try:
+            with _Deadline(timeout_s):
+                outputs = experiment(ctx)
+            if not isinstance(outputs, Mapping):
+                raise TypeError(f"experiment returned {type(outputs).__name__}, expected a dict of quantities")
+        except (Exception, ItemTimeout) as exc:
+            failure = f"experiment {spec.experiment!r} failed for seed {seed}: {_describe_exception(exc)}"
+        outcome.timings[str(seed)] = time.perf_counter() - start
+        outcome.data.extend(entry for entry in ctx.data if entry not in outcome.data)
+        quantities, problem = _seed_quantities(ctx, outputs, declared)
+        outcome.per_seed.append(quantities)
+        outcome.error = failure or problem
+        if outcome.error:
+            break
+    return outcome
+
+
+def _stacked(outcome: _SeedsOutcome) -> tuple[dict[str, Quantity], str | None]:
+    if not outcome.per_seed:
+        return {}, outcome.error
+    try:
+        return stack_seeds(outcome.per_seed, pad_missing=bool(outcome.error)), outcome.error
+    except QuantityError as exc:
+        return stack_seeds(outcome.per_seed[:1], pad_missing=True), f"cannot stack seeds: {exc}"
+
+
+def _refused_data(spec: ItemSpec, data: list[dict]) -> str | None:
+    if not spec.requires_real_data:
+        return None
+    substitutes = [f"{d.get('name')} ({d.get('split', '')})" for d in data if d.get("substitute")]
+    if substitutes:
+        return f"the claim requires real data at tier {spec.tier!r}, but the experiment used {', '.join(substitutes)}"
+    return None
+
+
+def _plugin_packages() -> set[str]:
+    from lcsuite.experiments import registered_modules
+
+    return {name.split(".")[0] for name in registered_modules() if not name.startswith("lcsuite.")}
+
+
+def measure(spec: ItemSpec, settings: MeasureSettings, timeout_s: float | None = None) -> StoredItem:
+    """Run ``spec``'s experiment over its seeds and write the result file; returns what was written."""
+    from lcsuite.experiments import UnknownExperiment, get_experiment
+
+    started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    start = time.perf_counter()
+    with deterministic(settings.threads) as determinism:
+        try:
+            outcome = _run_seeds(get_experiment(spec.experiment), spec, settings, timeout_s)
+        except UnknownExperiment as exc:
+            outcome = _SeedsOutcome([], [], {}, str(exc))
+    quantities, error = _stacked(outcome)
+    error = error or _refused_data(spec, outcome.data)
+    versions, device = prov.library_versions(), prov.device_description(settings.device)
+    manifest = prov.code_manifest(_plugin_packages())
+    provenance = {
+        "started_at": started_at, "elapsed_s": time.perf_counter() - start, "timings": outcome.timings,
+        "seeds_measured": list(spec.seeds[: len(outcome.per_seed)]), "data": outcome.data,
+        "versions": versions, "device": device, "determinism": determinism, "code": manifest,
+        "git_commit": git_commit(), "executor": settings.executor, "run_id": settings.run_dir.name,
+    }
+    digests = {key: sha for entry in outcome.data for key, sha in data_digests(entry).items()}
+    item = StoredItem(
+        spec, MeasurementStatus.ERROR if error else MeasurementStatus.COMPLETE, error or "", provenance,
+        quantities, prov.reuse_key(spec.spec_hash(), digests, {name: entry["sha256"] for name, entry in manifest.items()},
+                                   versions, device["kind"]),
+    )
+    write_item(item_file(settings.run_dir, spec.key), item)
+    return item
+
+
+@dataclass(frozen=True)
+class ItemTask:
+    """One item to measure into ``settings.run_dir``; picklable, for any executor."""
+
+    spec: ItemSpec
+    settings: MeasureSettings
+    timeout_s: float | None = None
+
+    @property
+    def key(self) -> str:
+        return self.spec.key
+
+    def __call__(self) -> dict[str, str]:
+        item = measure(self.spec, self.settings, self.timeout_s)
+        return {"key": self.key, "status": str(item.status), "message": item.message}

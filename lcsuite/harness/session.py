@@ -1,0 +1,191 @@
+"""One pytest session's claim run: its run id, tier, plan, settings and summary.
+
+The process that collects (the xdist controller, or the single process) decides the run id and
+tier, opens or resumes the run and writes its plan; xdist workers receive the run id, tier and
+CUDA device count through ``workerinput["lcsuite"]`` and only measure and judge items.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from lcsuite.harness import devices, runs
+from lcsuite.harness.enums import Tier, Verdict
+from lcsuite.harness.measure import MeasureSettings
+from lcsuite.harness.runner import RunSettings
+
+__all__ = ["LcSession", "is_claim_file"]
+
+DATA_ENV = "LCSUITE_DATA"
+
+
+def is_claim_file(path: Path) -> bool:
+    """A TOML file with top-level ``id`` and ``experiment`` and at least one ``[[expect]]``."""
+    try:
+        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False
+    return "id" in raw and "experiment" in raw and isinstance(raw.get("expect"), list) and bool(raw["expect"])
+
+
+def _absolute(config, path: str) -> Path:
+    path = Path(path)
+    return path if path.is_absolute() else Path(config.invocation_params.dir) / path
+
+
+class LcSession:
+    """Per-session state, registered as a plugin (see :mod:`lcsuite.pytest_plugin`)."""
+
+    def __init__(self, config):
+        self.config = config
+        workerinput = getattr(config, "workerinput", None)
+        self.worker_info: dict[str, Any] | None = (workerinput or {}).get("lcsuite")
+        self.worker_id = workerinput.get("workerid") if workerinput is not None else None
+        self.results_dir = _absolute(config, config.getoption("lc_results"))
+        self.claim_collect_errors: set[str] = set()
+        self.planned_keys: list[str] = []
+        self._run: runs.RunInfo | None = None
+        self._cuda_count: int | None = None
+        self._tier: str | None = config.getoption("lc_tier")
+        if self.worker_info is not None:
+            self.run_id = self.worker_info["run_id"]
+            self._tier = self.worker_info["tier"]
+            self._cuda_count = int(self.worker_info["cuda_count"])
+            self.reuse_from = Path(self.worker_info["reuse_from"]) if self.worker_info["reuse_from"] else None
+        else:
+            self._choose_run()
+
+    def _choose_run(self) -> None:
+        option = self.config.getoption("lc_run_id")
+        self.run_id = runs.validate_run_id(option) if option else runs.new_run_id()
+        existing = self.results_dir / self.run_id / runs.RUN_FILE
+        if option and existing.is_file():
+            stored_tier = runs.read_run(existing.parent).tier
+            if self._tier is None:
+                self._tier = stored_tier  # a resumed run keeps its tier
+            elif self._tier != stored_tier:
+                raise runs.RunError(f"run {self.run_id} is a {stored_tier}-tier run; resume it with "
+                                    f"--lc-tier {stored_tier}, or start a new run id for tier {self._tier}")
+        self.reuse_from = self._reuse_source()
+
+    def _reuse_source(self) -> Path | None:
+        option = self.config.getoption("lc_reuse_from")
+        if not option:
+            return None
+        candidate = Path(option)
+        run_dir = candidate if (candidate / runs.RUN_FILE).is_file() else self.results_dir / runs.validate_run_id(option)
+        info = runs.read_run(run_dir)
+        if self._tier is not None and info.tier != self._tier:
+            raise runs.RunError(f"--lc-reuse-from {option}: a {info.tier}-tier run cannot stand in for tier {self._tier}")
+        return run_dir
+
+    @property
+    def is_worker(self) -> bool:
+        return self.worker_id is not None
+
+    @property
+    def cuda_count(self) -> int:
+        if self._cuda_count is None:
+            self._cuda_count = devices.cuda_device_count()
+        return self._cuda_count
+
+    @property
+    def tier(self) -> str:
+        """The tier; resolving the default asks torch (controller only, on first need)."""
+        if self._tier is None:
+            self._tier = str(Tier.GPU if self.cuda_count > 0 else Tier.SMOKE)
+        return self._tier
+
+    @property
+    def allow_unverified(self) -> bool:
+        return bool(self.config.getoption("lc_allow_unverified"))
+
+    @property
+    def run_dir(self) -> Path:
+        return self.results_dir / self.run_id
+
+    def for_workers(self) -> dict[str, Any]:
+        tier = self.tier
+        return {"run_id": self.run_id, "tier": tier, "cuda_count": self.cuda_count if tier != Tier.SMOKE else 0,
+                "reuse_from": str(self.reuse_from) if self.reuse_from else None}
+
+    def display_path(self, path: Path) -> str:
+        try:
+            return str(Path(path).relative_to(self.config.rootpath))
+        except ValueError:
+            return str(path)
+
+    def header(self) -> list[str] | None:
+        if self.is_worker or not self._collecting_claims():
+            return None
+        return [f"lcsuite: tier={self.tier} run={self.run_id} results={self.results_dir}"]
+
+    def _collecting_claims(self) -> bool:
+        if self.config.getoption("lc_claims"):
+            return True
+        for arg in self.config.args:
+            path = Path(arg.split("::")[0])
+            if path.suffix == ".toml" or "claims" in path.parts or (path / "claims").is_dir():
+                return True
+        return False
+
+    # planning ----------------------------------------------------------------------------------
+    def plan_from_items(self, items) -> None:
+        """Inline: plan the collected claim items."""
+        entries = [runs.PlanEntry(item.spec(self), item.claim.ref, item.claim.statement) for item in items]
+        self._plan(entries)
+
+    def plan_from_node_ids(self, ids) -> None:
+        """xdist controller: plan from a worker's collected node ids (the first worker's)."""
+        if self._run is not None:
+            return
+        from lcsuite.harness.schema import load_claim
+
+        claims, entries = {}, []
+        for node_id in ids:
+            path, _, name = node_id.partition("::")
+            if not path.endswith(".toml") or not name:
+                continue
+            if path not in claims:
+                claims[path] = load_claim(self.config.rootpath / path, display=path, check_experiment=False)
+            claim = claims[path]
+            point = dict(claim.items())[name]
+            entries.append(runs.PlanEntry(claim.item_spec(self.tier, name, point, self.allow_unverified),
+                                          claim.ref, claim.statement))
+        self._plan(entries)
+
+    def _plan(self, entries: list[runs.PlanEntry]) -> None:
+        if not entries:
+            return
+        self._run = runs.open_run(self.results_dir, self.run_id, self.tier)
+        runs.clean_stale_temps(self._run.run_dir)
+        self._run = runs.add_to_plan(self._run.run_dir, entries)
+        self.planned_keys = [entry.spec.key for entry in entries]
+
+    # running -----------------------------------------------------------------------------------
+    def run_settings(self) -> RunSettings:
+        data = self.config.getoption("lc_data") or os.environ.get(DATA_ENV)
+        device = "cpu" if self.tier == Tier.SMOKE or self.cuda_count == 0 else "cuda"
+        measure = MeasureSettings(self.run_dir, device, Path(data) if data else None,
+                                  bool(self.config.getoption("lc_download")))
+        return RunSettings(measure, self.tier, bool(self.config.getoption("lc_rerun")), self.reuse_from,
+                           self.allow_unverified)
+
+    # hooks and summary -------------------------------------------------------------------------
+    def pytest_collectreport(self, report) -> None:
+        # In the controller too: xdist forwards the workers' failed collect reports.
+        if report.failed and report.nodeid.split("::")[0].endswith(".toml"):
+            self.claim_collect_errors.add(report.nodeid)
+
+    def session_records(self) -> list[runs.VerdictRecord]:
+        """This session's items' verdicts read back from the run (missing ones included)."""
+        if self.is_worker or not self.planned_keys:
+            return []
+        return runs.run_records(runs.read_run(self.run_dir), self.planned_keys)
+
+    def session_worst_verdict(self) -> Verdict | None:
+        records = self.session_records()
+        return Verdict.worst(r.verdict for r in records) if records else None

@@ -1,0 +1,1 @@
+"""Reporting on stored runs: the terminal table, the markdown report with figures, compare."""

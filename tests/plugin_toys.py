@@ -1,0 +1,146 @@
+"""Toy experiments and claim files for the plugin tests (numpy only, fast).
+
+The toy module is written into the pytester directory and registered through
+``LCSUITE_EXPERIMENT_MODULES``, the registry's extension point for out-of-package experiments.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import lcsuite.experiments as lcsuite_experiments
+from lcsuite.harness import runs
+
+TOY_EXPERIMENTS = '''
+import os, time
+import numpy as np
+from lcsuite.experiments import experiment
+
+def count_call(ctx):
+    counter = os.environ.get("TOY_COUNTER")
+    if counter:
+        with open(counter, "a") as f:
+            f.write(f"{ctx.params.get('name', 'toy')}:{ctx.seed}\\n")
+    devices = os.environ.get("TOY_DEVICES")
+    if devices:
+        with open(devices, "a") as f:
+            f.write(f"{os.environ.get('PYTEST_XDIST_WORKER')} {os.environ.get('CUDA_VISIBLE_DEVICES')} "
+                    f"{ctx.device}\\n")
+
+@experiment("toy_line", outputs={"values": ("layer",), "total": ()}, params=("n", "slope", "name"))
+def toy_line(ctx):
+    count_call(ctx)
+    ctx.record_data({"name": "toyset", "split": "test", "size": 10, "substitute": True})
+    if ctx.params.get("name") == os.environ.get("TOY_SLEEP_ITEM"):
+        time.sleep(float(os.environ.get("TOY_SLEEP_S", "0")))
+    if ctx.params.get("name") == os.environ.get("TOY_CRASH_ITEM"):
+        os._exit(3)
+    n = ctx.params["n"]
+    values = ctx.params["slope"] * np.arange(1, n + 1) + ctx.seed * 1e-3
+    return {"values": values, "total": float(values.sum())}
+
+@experiment("toy_undeclared")
+def toy_undeclared(ctx):
+    return {"measured": (np.ones(3), ("layer",))}
+
+@experiment("toy_raises", outputs={"partial": ("layer",), "values": ("layer",)}, params=())
+def toy_raises(ctx):
+    ctx.save("partial", np.arange(3.0))
+    if ctx.seed == 1:
+        raise ValueError("the toy diverged")
+    return {"values": np.arange(3.0)}
+
+@experiment("toy_nonfinite", outputs={"values": ("layer",)}, params=("bad",))
+def toy_nonfinite(ctx):
+    return {"values": np.array([1.0, float(ctx.params["bad"]), 3.0])}
+'''
+
+HEADER = '''
+paper = "toy"
+ref = "Toy 1, Sec. 0"
+statement = "A toy statement."
+'''
+
+LINE_PASS = '''
+experiment = "toy_line"
+[params]
+n = 4
+slope = 1.0
+name = "line"
+[tier.smoke]
+seeds = [0, 1]
+[[expect]]
+check = "monotone"
+quantity = "values"
+along = "layer"
+direction = "increasing"
+strict = true
+'''
+
+LINE_FAIL = '''
+experiment = "toy_line"
+[params]
+n = 4
+slope = 1.0
+name = "line"
+[tier.smoke]
+seeds = [0]
+[[expect]]
+description = "the values stay below 3"
+check = "less"
+left = "values"
+right = 3
+'''
+
+SMOKE = ("claims", "--lc-tier", "smoke", "--lc-results", "res", "-p", "no:cacheprovider")
+
+
+def claim_text(id_, body):
+    return f'id = "{id_}"\n{HEADER}\n{body}'
+
+
+@pytest.fixture
+def toy(pytester, monkeypatch, tmp_path):
+    """A pytester dir with the toy experiments registered and a call counter."""
+    module = pytester.path / "toy_experiments.py"
+    module.write_text(TOY_EXPERIMENTS)
+    monkeypatch.setenv("LCSUITE_EXPERIMENT_MODULES", str(module))
+    monkeypatch.setenv("TOY_COUNTER", str(tmp_path / "calls.txt"))
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    monkeypatch.delenv("LCSUITE_DATA", raising=False)
+    # In-process runs share this process's registry: start each test from an empty one, so a
+    # toy registered from an earlier test's (since deleted) directory is never reused here.
+    monkeypatch.setattr(lcsuite_experiments, "_REGISTRY", {})
+    monkeypatch.setattr(lcsuite_experiments, "_SOURCES_LOADED", set())
+    (pytester.path / "claims").mkdir()
+    return pytester
+
+
+def write_claim(pytester, id_, body):
+    path = pytester.path / "claims" / f"{id_}.toml"
+    path.write_text(claim_text(id_, body))
+    return path
+
+
+def calls(tmp_path):
+    path = tmp_path / "calls.txt"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def run_dir(pytester, run_id=None):
+    return pytester.path / "res" / run_id if run_id else runs.latest_run(pytester.path / "res")
+
+
+def verdicts(pytester, run_id=None) -> dict[str, str]:
+    """``{claim/item: verdict}`` of a run (missing items included)."""
+    info = runs.read_run(run_dir(pytester, run_id))
+    return {r.key.split("/", 1)[1]: r.verdict for r in runs.run_records(info)}
+
+
+def spawn_pytest(pytester, *args, **popen):
+    return subprocess.Popen([sys.executable, "-m", "pytest", *args], cwd=pytester.path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy(), **popen)
