@@ -100,7 +100,8 @@ def run(config: Config) -> CaseResult:
         medians[f"{kind}/skipped context"] = context
         ratios[f"{kind}/skipped bound over plain"] = 1 + context / medians[f"{kind}/plain (beside skipped)"]
         rows.append([label, str(device), medians[f"{kind}/plain (beside skipped)"] * 1e3,
-                     ratios[f"{kind}/skipped over plain"], context * 1e6, medians[f"{kind}/plain (beside recorded)"] * 1e3,
+                     ratios[f"{kind}/skipped over plain"], context * 1e6,
+                     medians[f"{kind}/plain (beside recorded)"] * 1e3,
                      ratios[f"{kind}/recorded (empirical) over plain"], ratios[f"{kind}/recorded (true) over plain"],
                      len(pairs["skipped"]["plain"].samples)])
         details["models"][kind] = {"label": label, "device": str(device), "timings": {

@@ -144,6 +144,8 @@ def test_errors_are_clear_and_leave_no_hooks_or_checkpoint():
                        (dict(batches_per_checkpoint=0), "batches_per_checkpoint"), (dict(fisher="x"), "FisherType")]:
         with pytest.raises(ValueError, match=match):
             lcsuite.Monitor(model, **bad)
+    with pytest.raises(TypeError, match="every must be"):
+        lcsuite.Monitor(model, every="10")
     with pytest.raises(ValueError, match="no nn.Linear"):
         lcsuite.Monitor(nn.ReLU())
 

@@ -4,7 +4,9 @@ import math
 
 import pytest
 import torch
+from torch import nn
 
+from lcsuite.harness.trends import spread_ratio
 from lcsuite.monitor import Thresholds
 from lcsuite.monitor.rules import longest_exponential_run
 from lcsuite.models import MLP
@@ -172,3 +174,19 @@ def test_findings_only_at_the_steps_asked_for():
     assert {f.checkpoint for f in monitor.diagnose(steps=[0])} == {0}
     assert monitor.diagnose(steps=[99]) == []
 
+
+
+def test_conv_and_linear_layers_are_compared_within_their_kind():
+    # A conv's output-gradient rows are positions, the classifier's are examples: after the
+    # global average pool each position carries 1/(H·W) of an example's gradient.
+    torch.manual_seed(0)
+    convs = [layer for c_in in (3, 8, 8, 8)
+             for layer in (nn.Conv2d(c_in, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU())]
+    model = nn.Sequential(*convs, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(32, 3, 16, 16, generator=g), torch.randint(0, 10, (32,), generator=g)
+    monitor = recorded(model, x, y)
+    grad_lambda_max = monitor.history.values("grad/lambda_max")[0]
+    assert spread_ratio(grad_lambda_max) > 100  # mixing the kinds would call this unbalanced
+    fired = rules_fired(monitor)
+    assert not [rule for rule in fired if rule.split("_")[0] in ("unbalanced", "vanishing", "exploding")], fired

@@ -92,7 +92,7 @@ def _unseen_footer(parameters: list[str], unused_layers: list[str]) -> str:
 def _schedule(every) -> Callable[[int], bool]:
     if callable(every):
         return every
-    if isinstance(every, bool) or not isinstance(every, (int, Iterable)):
+    if isinstance(every, (bool, str)) or not isinstance(every, (int, Iterable)):
         raise TypeError(f"every must be an int, a collection of steps or a callable, got {every!r}")
     if isinstance(every, int):
         if every < 1:

@@ -26,7 +26,8 @@ _MATPLOTLIB_MISSING = ("Monitor.plot() needs matplotlib, an optional dependency:
 
 def figure_labels(ps) -> dict[str, str]:
     """``{quantity path: axis label}`` of the figures drawn for the fractions ``ps``."""
-    labels = {"input/lambda_max": r"$\lambda_{max}(\Sigma_x)$", "grad/lambda_max": r"$\lambda_{max}(\Sigma_{\nabla h})$",
+    labels = {"input/lambda_max": r"$\lambda_{max}(\Sigma_x)$",
+              "grad/lambda_max": r"$\lambda_{max}(\Sigma_{\nabla h})$",
               "fim/lambda_max": r"$\lambda_{max}(\Sigma_x \otimes \Sigma_{\nabla h})$"}
     symbols = {"input": r"\Sigma_x", "grad": r"\Sigma_{\nabla h}", "fim": r"\Sigma_x \otimes \Sigma_{\nabla h}"}
     for p in ps:

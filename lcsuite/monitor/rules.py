@@ -10,6 +10,8 @@ rule                       fires when (thresholds: :mod:`.thresholds`)    paper
 ``exploding_gradients``    (grows along the layer index), or grows
 ``unbalanced_inputs``      no exponential run, but ``max/min`` over the    Fig. 3 ("stable")
 ``unbalanced_gradients``   layers > ``max_spread``
+                           (these four compare layers of one kind: conv
+                           rows are positions, linear rows examples)
 ``dying_units``            an input unit is zero on every example           Sec. 4.2, Fig. A13
 ``full_units``             an input unit is positive on every example       Sec. 4.2, Fig. A13
 ``weight_domination``      ``σ_max(∂L/∂W)/σ_max(W)`` is ``domination_``     Def. 1, Fig. 4
@@ -94,7 +96,8 @@ def longest_exponential_run(values, thresholds: Thresholds = DEFAULT_THRESHOLDS,
         best = None
         for direction in directions:
             sign = -1.0 if direction == "decay" else 1.0
-            ends_move = (sign * (magnitude[:, 1] - magnitude[:, 0]) > 0) & (sign * (magnitude[:, -1] - magnitude[:, -2]) > 0)
+            steps = sign * np.diff(magnitude, axis=-1)
+            ends_move = (steps[:, 0] > 0) & (steps[:, -1] > 0)
             ok = is_exponential(fit, direction, thresholds.min_r2, thresholds.min_fold) & ends_move
             if ok.any():
                 folds = np.where(ok, fit.fold(direction), -np.inf)
@@ -113,11 +116,11 @@ class _Layers:
     step: int
     names: list[str]
     positions: list[int]
+    kinds: list[str]
     values: dict[str, np.ndarray]
     frozen: tuple[str, ...]
 
-    def span(self, start: int, stop: int) -> str:
-        first, last = start, stop - 1
+    def span(self, first: int, last: int) -> str:
         return (f"layers {self.positions[first]}-{self.positions[last]} "
                 f"({self.names[first]} … {self.names[last]})")
 
@@ -130,6 +133,7 @@ def _present_layers(history: History, index: int) -> _Layers:
         step=checkpoint.step,
         names=[history.layer_names[j] for j in present],
         positions=[int(j) + 1 for j in present],
+        kinds=[checkpoint.analysis[history.layer_names[j]].kind for j in present],
         values={path: array[index, present] for path, array in quantities.items()},
         frozen=checkpoint.frozen_layers,
     )
@@ -145,34 +149,47 @@ _TREND_WORDS = {
 }
 
 
-def _magnitude_findings(layers: _Layers, th: Thresholds) -> tuple[list[Finding], Run | None]:
-    """Exponential runs (else a spread) of ``λ_max(Sx)`` and ``λ_max(Sg)`` across layers; also
-    returns the input run (the last-layer rule defers to it)."""
-    findings, input_run = [], None
-    for factor, symbol in (("input", "Sx"), ("grad", "Sg")):
-        values = layers.values[f"{factor}/lambda_max"]
-        if values.size < th.min_points:
-            continue
-        run = longest_exponential_run(values, th)
-        if run is not None:
-            input_run = run if factor == "input" else input_run
+def _magnitude_findings(layers: _Layers, th: Thresholds) -> tuple[list[Finding], bool]:
+    """Exponential runs (else a spread) of ``λ_max(Sx)`` and ``λ_max(Sg)`` across the layers of
+    each kind, and whether an exponential growth of the inputs reaches the last layer (the
+    last-layer rule defers to it). Kinds are judged apart: a conv's rows are spatial positions
+    (``N·H·W`` of them), a linear layer's rows are examples, and the two scales differ (a global
+    average pool alone divides each position's output-gradient by ``H·W``)."""
+    findings, input_growth_reaches_last = [], False
+    for kind in dict.fromkeys(layers.kinds):
+        members = [k for k, other in enumerate(layers.kinds) if other == kind]
+        for factor, symbol in (("input", "Sx"), ("grad", "Sg")):
+            values = layers.values[f"{factor}/lambda_max"][members]
+            if values.size < th.min_points:
+                continue
+            run = longest_exponential_run(values, th)
+            if run is None:
+                findings += _spread_finding(layers, members, factor, symbol, values, th)
+                continue
+            first, last = members[run.start], members[run.stop - 1]
+            if factor == "input" and run.direction == "growth" and last == len(layers.names) - 1:
+                input_growth_reaches_last = True
             rule, what = _TREND_WORDS[(factor, run.direction)]
             numbers = {"fold": run.fold, "per_layer_factor": math.exp(abs(run.slope)), "r2": run.r2,
                        "first": float(values[run.start]), "last": float(values[run.stop - 1]),
-                       "first_layer": layers.positions[run.start], "last_layer": layers.positions[run.stop - 1]}
-            message = (f"{what} over {layers.span(run.start, run.stop)}: {run.fold:.3g}× overall, "
+                       "first_layer": layers.positions[first], "last_layer": layers.positions[last], "kind": kind}
+            message = (f"{what} over {kind} {layers.span(first, last)}: {run.fold:.3g}× overall, "
                        f"{numbers['per_layer_factor']:.3g}× per layer (R² {run.r2:.2f})")
-            findings.append(Finding(rule, tuple(layers.names[run.start:run.stop]), layers.step, numbers,
-                                    message, "Thm 4.1, Fig. 3"))
-            continue
-        spread = float(spread_ratio(values))
-        if spread > th.max_spread:
-            rule = "unbalanced_inputs" if factor == "input" else "unbalanced_gradients"
-            message = (f"λmax({symbol}) spreads {spread:.3g}× across the layers (max/min, above "
-                       f"{th.max_spread:g}) without an exponential trend")
-            findings.append(Finding(rule, tuple(layers.names), layers.step,
-                                    {"spread": spread, "max_spread": th.max_spread}, message, "Fig. 3"))
-    return findings, input_run
+            findings.append(Finding(rule, tuple(layers.names[k] for k in members[run.start:run.stop]), layers.step,
+                                    numbers, message, "Thm 4.1, Fig. 3"))
+    return findings, input_growth_reaches_last
+
+
+def _spread_finding(layers: _Layers, members, factor, symbol, values, th: Thresholds) -> list[Finding]:
+    spread = float(spread_ratio(values))
+    if not spread > th.max_spread:
+        return []
+    rule = "unbalanced_inputs" if factor == "input" else "unbalanced_gradients"
+    kind = layers.kinds[members[0]]
+    message = (f"λmax({symbol}) spreads {spread:.3g}× across the {kind} layers (max/min, above "
+               f"{th.max_spread:g}) without an exponential trend")
+    return [Finding(rule, tuple(layers.names[k] for k in members), layers.step,
+                    {"spread": spread, "max_spread": th.max_spread, "kind": kind}, message, "Fig. 3")]
 
 
 def _unit_findings(layers: _Layers) -> list[Finding]:
@@ -184,7 +201,8 @@ def _unit_findings(layers: _Layers) -> list[Finding]:
     totals = {k: int(layers.values["units/total"][k]) for k in hidden}
     zeros = {k: int(layers.values["input/zero_eigenvalues"][k]) for k in hidden}
     for rule, path, words in (("dying_units", "units/dying", "zero on every example (dying ReLUs)"),
-                              ("full_units", "units/full", "positive on every example (full ReLUs, linear on the data)")):
+                              ("full_units", "units/full",
+                               "positive on every example (full ReLUs, linear on the data)")):
         where = [k for k in hidden if counts[path][k] > 0]
         if not where:
             continue
@@ -223,12 +241,13 @@ def _domination_findings(layers: _Layers, th: Thresholds) -> list[Finding]:
     return findings
 
 
-def _last_input_findings(layers: _Layers, th: Thresholds, input_run: Run | None, kinds) -> list[Finding]:
+def _last_input_findings(layers: _Layers, th: Thresholds, explained_by_growth: bool) -> list[Finding]:
+    """The last linear layer against the hidden layers (the first, the data, left out). A conv's
+    ``Sx`` is per position; a pooled input averages positions, which can only lower ``λ_max``
+    (``E[x̄ x̄ᵀ] ≼ mean_p E[x_p x_pᵀ]``), so conv layers make the comparison conservative."""
     count = len(layers.names)
-    if count < 3 or kinds[layers.names[-1]] != "linear":
-        return []
-    if input_run is not None and input_run.direction == "growth" and input_run.stop == count:
-        return []  # an exponential trend through the network explains it (Thm 4.1)
+    if count < 3 or layers.kinds[-1] != "linear" or explained_by_growth:
+        return []  # (an exponential trend through the network explains it: Thm 4.1)
     values = layers.values["input/lambda_max"]
     median = float(np.median(values[1:-1]))
     last = float(values[-1])
@@ -290,12 +309,11 @@ def diagnose(history: History, thresholds: Thresholds = DEFAULT_THRESHOLDS, step
         if steps is not None and checkpoint.step not in steps:
             continue
         layers = _present_layers(history, index)
-        kinds = {layer.name: layer.kind for layer in checkpoint.analysis.layers}
-        magnitude, input_run = _magnitude_findings(layers, thresholds)
+        magnitude, explained = _magnitude_findings(layers, thresholds)
         findings += magnitude
         findings += _unit_findings(layers)
         findings += _domination_findings(layers, thresholds)
-        findings += _last_input_findings(layers, thresholds, input_run, kinds)
+        findings += _last_input_findings(layers, thresholds, explained)
         findings += _infinite_kappa_findings(layers)
     findings += _kappa_growth_findings(history, thresholds, steps)
     return findings
