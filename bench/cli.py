@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m bench [--quick] [--json out.json] [--cases overhead,appb,peers,memory]
+    python -m bench [--quick] [--json out.json] [--cases overhead,monitor,appb,peers,memory]
                     [--device cpu|cuda]
 
 Run it outside pytest-xdist, on an otherwise idle machine where possible
@@ -22,13 +22,14 @@ import torch
 
 from lcsuite.harness.devices import limit_loaded_blas_pools
 
-from bench import agreement, appb, memory, overhead, peers
+from bench import agreement, appb, memory, monitor, overhead, peers
 from bench.config import full_config, quick_config
 from bench.machine import machine_info
 
 __all__ = ["CASES", "main", "run_cases"]
 
-CASES = {"overhead": overhead.run, "appb": appb.run, "peers": peers.run, "memory": memory.run}
+CASES = {"overhead": overhead.run, "monitor": monitor.run, "appb": appb.run, "peers": peers.run,
+         "memory": memory.run}
 
 
 def _json_default(value):

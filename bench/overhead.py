@@ -20,12 +20,12 @@ from bench.timing import compare
 from lcsuite.conditioning import LayerCapture
 from lcsuite.models import MLP, cifar_net
 
-__all__ = ["run", "memory_workloads", "GOAL_RATIO"]
+__all__ = ["run", "memory_workloads", "workload", "workload_kinds", "GOAL_RATIO"]
 
 GOAL_RATIO = 1.3
 
 
-def _workload(config: Config, kind: str):
+def workload(config: Config, kind: str):
     """(label, model, inputs, targets, optimiser) on the case's device."""
     generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
@@ -62,14 +62,14 @@ def _steps(model, inputs, targets, optimizer):
     return plain_step, recorded_step
 
 
-def _kinds(config: Config) -> list[str]:
+def workload_kinds(config: Config) -> list[str]:
     return ["mlp", "resnet"] if config.torch_device.type == "cuda" else ["mlp"]
 
 
 def run(config: Config) -> CaseResult:
     rows, medians, ratios, goals, details = [], {}, {}, [], {"models": {}}
-    for kind in _kinds(config):
-        label, model, inputs, targets, optimizer, device = _workload(config, kind)
+    for kind in workload_kinds(config):
+        label, model, inputs, targets, optimizer, device = workload(config, kind)
         plain_step, recorded_step = _steps(model, inputs, targets, optimizer)
         timings = compare({"plain": plain_step, "recorded": recorded_step}, config.repeats,
                           config.warmup, config.budget_s, device)
@@ -94,8 +94,8 @@ def run(config: Config) -> CaseResult:
 
 def memory_workloads(config: Config) -> list[tuple[str, object, torch.device]]:
     """(label, zero-argument callable, device) of the largest model of this case."""
-    kind = _kinds(config)[-1]
-    label, model, inputs, targets, optimizer, device = _workload(config, kind)
+    kind = workload_kinds(config)[-1]
+    label, model, inputs, targets, optimizer, device = workload(config, kind)
     plain_step, recorded_step = _steps(model, inputs, targets, optimizer)
     return [(f"{label}: plain step", plain_step, device),
             (f"{label}: recorded step", recorded_step, device)]

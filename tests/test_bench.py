@@ -32,19 +32,22 @@ def test_quick_run_writes_json_with_expected_keys(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "bench", "--quick", "--json", str(out)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for case in ("== overhead", "== appb", "== peers", "== memory"):
+    for case in ("== overhead", "== monitor", "== appb", "== peers", "== memory"):
         assert case in proc.stdout
     document = json.loads(out.read_text())
     assert set(document) >= {"schema", "machine", "config", "cases", "goals"}
     assert set(document["machine"]) >= MACHINE_KEYS
     assert set(document["machine"]["versions"]) >= {"torch", "lcsuite", "curvlinops", "backpack"}
-    assert set(document["cases"]) == {"overhead", "appb", "peers", "memory"}
-    for name in ("overhead", "appb", "peers"):
+    assert set(document["cases"]) == {"overhead", "monitor", "appb", "peers", "memory"}
+    for name in ("overhead", "monitor", "appb", "peers"):
         case = document["cases"][name]
         assert set(case) >= CASE_KEYS, name
         assert case["medians_s"] and all(v > 0 for v in case["medians_s"].values()), name
         assert case["ratios"] and case["goals"], name
     assert document["cases"]["overhead"]["ratios"]["mlp/recorded_over_plain"] > 0
+    assert set(document["cases"]["monitor"]["ratios"]) == {
+        "mlp/skipped over plain", "mlp/skipped bound over plain", "mlp/recorded (empirical) over plain",
+        "mlp/recorded (true) over plain"}
     peers = document["cases"]["peers"]
     assert peers["factors"]["max_relative_error"] < 1e-8
     assert peers["exact"]["max_relative_error"] < 1e-8

@@ -6,15 +6,19 @@
 - :class:`LayerCapture`: float64 running statistics of every Linear/Conv2d layer's input and
   output-gradient (conv as ``"channel"`` or ``"patch"`` rows).
 - :mod:`~lcsuite.conditioning.spectrum`: spectra, ``λ_max``, ``kappa_p``, Kronecker spectra.
+- :func:`capture_passes`, :func:`weights_requiring_grad`, :func:`layer_analyses`: the passes
+  ``analyze`` records and the step from records to :class:`LayerAnalysis` (shared with the
+  training monitor, :mod:`lcsuite.monitor`).
 - :func:`exact_curvature`: exact full FIM / second moment ``M`` for small networks.
 
 Conventions are in :mod:`lcsuite.conditioning.conventions`.
 """
 
-from lcsuite.conditioning.analyze import Analysis, LayerAnalysis, analyze
+from lcsuite.conditioning.analyze import Analysis, LayerAnalysis, analyze, layer_analyses
 from lcsuite.conditioning.capture import LayerCapture, LayerRecord, supported_layers
 from lcsuite.conditioning.conventions import ConvMode, FisherType, LossType
 from lcsuite.conditioning.exact import ExactCurvature, curvature_parameter_names, curvature_rows, exact_curvature
+from lcsuite.conditioning.passes import capture_passes, weights_requiring_grad
 from lcsuite.conditioning.spectrum import (
     default_rtol,
     kappa,
@@ -35,6 +39,9 @@ __all__ = [
     "analyze",
     "Analysis",
     "LayerAnalysis",
+    "layer_analyses",
+    "capture_passes",
+    "weights_requiring_grad",
     "LayerCapture",
     "LayerRecord",
     "supported_layers",

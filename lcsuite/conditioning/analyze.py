@@ -17,6 +17,7 @@ from torch import nn
 
 from lcsuite.conditioning.capture import LayerCapture, LayerRecord, supported_layers
 from lcsuite.conditioning.conventions import ConvMode, FisherType, LossType
+from lcsuite.conditioning.passes import capture_passes, weights_requiring_grad
 from lcsuite.conditioning.spectrum import (
     default_rtol,
     kappa,
@@ -26,7 +27,7 @@ from lcsuite.conditioning.spectrum import (
 )
 from lcsuite.conditioning.statistics import weight_domination_ratio
 
-__all__ = ["analyze", "Analysis", "LayerAnalysis"]
+__all__ = ["analyze", "Analysis", "LayerAnalysis", "layer_analyses"]
 
 _FACTORS = ("fim", "input", "grad")
 
@@ -214,78 +215,6 @@ def _check_data(inputs, targets):
         raise ValueError("inputs contain non-finite values")
 
 
-def _check_logits(logits: torch.Tensor, targets: torch.Tensor):
-    if logits.ndim != 2 or logits.shape[0] != targets.shape[0]:
-        raise ValueError(
-            f"cross-entropy needs model outputs of shape (N, C) = ({targets.shape[0]}, C), "
-            f"got {tuple(logits.shape)}"
-        )
-    num_classes = logits.shape[1]
-    if targets.min() < 0 or targets.max() >= num_classes:
-        raise ValueError(
-            f"targets out of class range [0, {num_classes}): min {int(targets.min())}, "
-            f"max {int(targets.max())}"
-        )
-    if not torch.isfinite(logits).all():
-        raise ValueError("model outputs (logits) contain non-finite values")
-
-
-def _check_finite_records(capture: LayerCapture):
-    for record in capture.records.values():
-        if record.nonfinite is not None:
-            raise ValueError(f"non-finite values in the {record.nonfinite} of layer {record.name!r}")
-
-
-def _output_edge_hooks(capture: LayerCapture, edges: list) -> list:
-    """Forward hooks appending the gradient edge of every captured layer output to ``edges``.
-
-    The edge is taken when the layer runs, so it stays the layer's own output even if an
-    in-place activation later rewrites the tensor (the capture's gradient hooks sit there).
-    """
-    get_edge = getattr(torch.autograd.graph, "get_gradient_edge", None)
-    if get_edge is None:  # older torch: the per-class passes fall back to the weights
-        return []
-
-    def hook(module, args, output):
-        if isinstance(output, torch.Tensor) and output.requires_grad:
-            edges.append(get_edge(output))
-
-    return [record.module.register_forward_hook(hook) for record in capture.records.values()]
-
-
-def _backward_passes(model, capture, weights, xb, yb, fisher, output_edges):
-    """Forward one batch, backpropagate; returns (summed loss, weight gradients).
-
-    The per-class passes of the true Fisher only need the output-gradients seen by the
-    capture's hooks, so they ask autograd for the gradients at the layer outputs
-    (``output_edges``, filled by the forward pass): no weight-gradient products are formed
-    and the first layer's backward is skipped. The weight gradient (weight-domination ratio)
-    comes from the one data-label pass.
-    """
-    output_edges.clear()
-    logits = model(xb)
-    _check_logits(logits, yb)
-    loss_sum = nn.functional.cross_entropy(logits, yb, reduction="sum")
-    capture.record_gradients = fisher is FisherType.EMPIRICAL
-    weight_grads = torch.autograd.grad(
-        loss_sum, weights, retain_graph=fisher is FisherType.TRUE, allow_unused=True
-    )
-    if fisher is FisherType.TRUE:
-        # Sg = (1/M) Σ_i Σ_c p_ic g_ic g_icᵀ: backpropagate Σ_i sqrt(p_ic) ℓ(out_i, c) per class,
-        # with p detached, so each pass adds Σ_i p_ic g_ic g_icᵀ to GᵀG.
-        capture.record_gradients = True
-        probs = logits.detach().softmax(dim=1)
-        num_classes = logits.shape[1]
-        targets_of_pass = list(output_edges) or weights
-        for c in range(num_classes):
-            labels = torch.full_like(yb, c)
-            per_example = nn.functional.cross_entropy(logits, labels, reduction="none")
-            torch.autograd.grad((probs[:, c].sqrt() * per_example).sum(), targets_of_pass,
-                                retain_graph=c < num_classes - 1, allow_unused=True)
-    output_edges.clear()
-    return float(loss_sum.detach()), weight_grads
-
-
 def _layer_analysis(record: LayerRecord, weight_grad, fisher, conv_mode, rtol) -> LayerAnalysis:
     weight = record.module.weight
     sx = record.input_covariance()
@@ -314,6 +243,36 @@ def _layer_analysis(record: LayerRecord, weight_grad, fisher, conv_mode, rtol) -
         conv_mode=conv_mode,
         rtol=rtol,
     )
+
+
+def layer_analyses(
+    capture: LayerCapture,
+    weight_grad_sums: list[torch.Tensor],
+    num_examples: int,
+    fisher: FisherType,
+    conv_mode: ConvMode,
+    rtol: float | None = None,
+) -> tuple[list[LayerAnalysis], list[str]]:
+    """Turn a capture's records into :class:`LayerAnalysis` objects.
+
+    Args:
+        capture: The capture after its passes (records in module order).
+        weight_grad_sums: Per record (same order), the sum over examples of the per-example
+            weight gradients, i.e. the gradient of the sum-reduced loss; divided by
+            ``num_examples`` it is the mean-loss gradient of the weight-domination ratio.
+        num_examples: ``N`` of the data the passes saw.
+        fisher / conv_mode / rtol: As for :func:`analyze`.
+
+    Returns:
+        ``(layers that saw input rows, names of the layers that did not)``.
+    """
+    layers, skipped = [], []
+    for record, grad_sum in zip(capture.records.values(), weight_grad_sums):
+        if record.num_rows == 0:
+            skipped.append(record.name)
+            continue
+        layers.append(_layer_analysis(record, grad_sum / num_examples, fisher, conv_mode, rtol))
+    return layers, skipped
 
 
 def analyze(
@@ -365,47 +324,13 @@ def analyze(
     num_examples = inputs.shape[0]
     step = num_examples if batch_size is None else batch_size
 
-    buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
-    requires_grad = {name: p.requires_grad for name, p in model.named_parameters()}
     capture = LayerCapture(model, conv_mode)
     weights = [record.module.weight for record in capture.records.values()]
-    output_edges: list = []
-    edge_hooks = []
-    try:
-        for w in weights:
-            w.requires_grad_(True)
-        weight_grad_sums = [torch.zeros_like(w, dtype=torch.float64) for w in weights]
-        loss_total = 0.0
-        with torch.enable_grad(), capture:
-            if fisher is FisherType.TRUE:
-                edge_hooks = _output_edge_hooks(capture, output_edges)
-            for start in range(0, num_examples, step):
-                xb, yb = inputs[start:start + step], targets[start:start + step]
-                loss_sum, grads = _backward_passes(model, capture, weights, xb, yb, fisher,
-                                                   output_edges)
-                _check_finite_records(capture)
-                loss_total += loss_sum
-                for acc, g in zip(weight_grad_sums, grads):
-                    if g is not None:
-                        acc.add_(g.detach().to(torch.float64))
-    finally:
-        capture.remove()
-        for handle in edge_hooks:
-            handle.remove()
-        output_edges.clear()
-        with torch.no_grad():
-            for name, b in model.named_buffers():
-                if name in buffers:
-                    b.copy_(buffers[name])
-        for name, p in model.named_parameters():
-            p.requires_grad_(requires_grad[name])
-
-    layers, skipped = [], []
-    for record, grad_sum in zip(capture.records.values(), weight_grad_sums):
-        if record.num_rows == 0:
-            skipped.append(record.name)
-            continue
-        layers.append(_layer_analysis(record, grad_sum / num_examples, fisher, conv_mode, rtol))
+    batches = ((inputs[start:start + step], targets[start:start + step])
+               for start in range(0, num_examples, step))
+    with weights_requiring_grad(model, weights):
+        loss_total, weight_grad_sums = capture_passes(model, capture, batches, fisher)
+    layers, skipped = layer_analyses(capture, weight_grad_sums, num_examples, fisher, conv_mode, rtol)
     if not layers:
         raise ValueError("no Linear/Conv2d layer was used in the forward pass")
     return Analysis(layers, fisher, conv_mode, loss, num_examples, loss_total / num_examples,

@@ -246,6 +246,10 @@ class LayerCapture:
         keep_rows: Also keep the raw float64 rows.
         record_gradients: Whether output-gradients are recorded; can be toggled between
             backward passes through the attribute of the same name.
+        grad_scale: Factor applied to every output-gradient row before it is accumulated
+            (attribute of the same name, settable per batch). ``1``: the backpropagated scalar
+            is the sum-reduced loss. A mean-reduced loss over ``N`` terms gives rows ``1/N``
+            times the per-example gradients; ``grad_scale = N`` restores them.
 
     Raises:
         ValueError: The model has no Linear/Conv2d layer; unknown ``conv_mode``; a Conv2d
@@ -258,6 +262,7 @@ class LayerCapture:
         conv_mode: ConvMode | str = ConvMode.CHANNEL,
         keep_rows: bool = False,
         record_gradients: bool = True,
+        grad_scale: float = 1.0,
     ):
         self.conv_mode = ConvMode.parse(conv_mode)
         layers = supported_layers(model)
@@ -271,6 +276,7 @@ class LayerCapture:
         self.model = model
         self.keep_rows = keep_rows
         self.record_gradients = record_gradients
+        self.grad_scale = grad_scale
         self.records: dict[str, LayerRecord] = {
             name: LayerRecord(name, m, "linear" if isinstance(m, nn.Linear) else "conv2d")
             for name, m in layers
@@ -327,6 +333,8 @@ class LayerCapture:
             if not self.record_gradients:
                 return None
             rows = grad_rows(record.module, grad).to(torch.float64)
+            if self.grad_scale != 1.0:  # out of place: the rows may be autograd's own tensor
+                rows = rows * self.grad_scale
             gram = _gram(rows)
             if record.nonfinite is None and not _finite_gram(gram):
                 record.nonfinite = "output-gradient"

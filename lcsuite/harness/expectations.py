@@ -35,6 +35,7 @@ from typing import Any, ClassVar, Mapping
 import numpy as np
 
 from lcsuite.harness.quantities import SEED, Quantity, QuantityError, align
+from lcsuite.harness.trends import is_exponential, kendall_tau, log_linear_fit, spread_ratio
 
 __all__ = [
     "Outcome",
@@ -453,17 +454,6 @@ class _AlongCheck(Expectation):
         return values, dims
 
 
-def kendall_tau(values: np.ndarray) -> np.ndarray:
-    """Kendall's tau-b between the position along the last axis and the values (per series)."""
-    n = values.shape[-1]
-    i, j = np.triu_indices(n, k=1)
-    signs = np.sign(values[..., j] - values[..., i])
-    pairs = len(i)
-    ties = np.sum(signs == 0, axis=-1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.sum(signs, axis=-1) / np.sqrt(pairs * (pairs - ties))
-
-
 class Monotone(_AlongCheck):
     check_name = "monotone"
     fields = {"quantity": Field("path", required=True), "along": Field("dim", required=True),
@@ -503,24 +493,11 @@ class Exponential(_AlongCheck):
 
     def evaluate(self, operands):
         values, dims = self._series(operands)
-        magnitude = np.abs(values)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            logs = np.log(magnitude)
-            x = np.arange(values.shape[-1], dtype=float)
-            xc = x - x.mean()
-            slope = np.sum(xc * (logs - logs.mean(axis=-1, keepdims=True)), axis=-1) / np.sum(xc**2)
-            fitted = logs.mean(axis=-1, keepdims=True) + slope[..., None] * xc
-            ss_res = np.sum((logs - fitted) ** 2, axis=-1)
-            ss_tot = np.sum((logs - logs.mean(axis=-1, keepdims=True)) ** 2, axis=-1)
-            r2 = np.where(ss_tot > 0, 1.0 - ss_res / ss_tot, np.nan)
-            fold = magnitude[..., 0] / magnitude[..., -1]
-            if self.direction == "growth":
-                fold = 1.0 / fold
-        sign_ok = slope < 0 if self.direction == "decay" else slope > 0
-        ok = np.isfinite(slope) & sign_ok & (r2 >= self.min_r2)
+        fit = log_linear_fit(values)
+        slope, r2, fold = fit.slope, fit.r2, fit.fold(self.direction)
+        ok = is_exponential(fit, self.direction, self.min_r2, self.min_fold)
         expected = f"log|{self.quantity}| linear in {self.along} ({self.direction}) with R² ≥ {_fmt(self.min_r2)}"
         if self.min_fold is not None:
-            ok &= fold >= self.min_fold
             expected += f" and first-to-last fold ≥ {_fmt(self.min_fold)}"
         detail = (f"slope per step {_fmt(_nanmin(slope))} .. {_fmt(_nanmax(slope))}, "
                   f"R² min {_fmt(_nanmin(r2))}, fold min {_fmt(_nanmin(fold))}")
@@ -537,9 +514,7 @@ class Spread(_AlongCheck):
 
     def evaluate(self, operands):
         values, dims = self._series(operands)
-        magnitude = np.abs(values)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            spread = magnitude.max(axis=-1) / magnitude.min(axis=-1)
+        spread = spread_ratio(values)
         ok = spread <= self.max_ratio
         expected = f"max/min of |{self.quantity}| along {self.along} ≤ {_fmt(self.max_ratio)}"
         detail = f"max/min ranges {_fmt(_nanmin(spread))} .. {_fmt(_nanmax(spread))}"
