@@ -1,9 +1,11 @@
-"""lcsuite: layer-wise conditioning analysis of deep networks (Huang et al., ECCV 2020).
+"""lcsuite: layer-wise conditioning analysis of deep networks, and an engine that verifies what
+papers claim about learning dynamics.
 
-The analysis itself lives in :mod:`lcsuite.conditioning`; ``lcsuite.analyze`` is its entry
-point for a user's own model, and ``lcsuite.Monitor`` (:mod:`lcsuite.monitor`) records it
-inside a user's training loop and diagnoses what it sees. The claim suite (``pytest
-claims/``) is built on :mod:`lcsuite.harness` and :mod:`lcsuite.experiments`.
+The analysis lives in :mod:`lcsuite.conditioning`; ``lcsuite.analyze`` is its entry point for a
+user's own model, and ``lcsuite.Monitor`` (:mod:`lcsuite.monitor`) records it inside a user's
+training loop and diagnoses what it sees. The claim engine (``pytest claims/``) is
+:mod:`lcsuite.harness` with :mod:`lcsuite.reporting`; papers plug into it through the registries
+of :mod:`lcsuite.registry` (this package ships one: :mod:`lcsuite.papers.huang2020`).
 """
 
 __version__ = "0.1.0"

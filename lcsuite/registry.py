@@ -22,7 +22,10 @@ import sys
 from pathlib import Path
 from typing import Callable, Generic, Iterator, TypeVar
 
-__all__ = ["Registry", "UnknownName", "load_plugins", "plugin_modules", "ENV_PLUGINS", "did_you_mean"]
+__all__ = [
+    "Registry", "UnknownName", "load_plugins", "plugin_modules", "ENV_PLUGINS", "did_you_mean",
+    "PAPERS", "EXPERIMENTS", "CHECKS", "MODELS", "DATASETS", "LAYER_TYPES",
+]
 
 T = TypeVar("T")
 ENV_PLUGINS = "LCSUITE_PLUGINS"
@@ -98,11 +101,8 @@ class Registry(Generic[T]):
         return name in self._entries
 
     def _unknown_message(self, name: str) -> str:
-        message = f"unknown {self.kind} {name!r}"
-        hint = did_you_mean(name, self._entries)
-        if hint:
-            message += hint
-        elif self._entries:
+        message = f"unknown {self.kind} {name!r}{did_you_mean(name, self._entries)}"
+        if self._entries:
             message += f"; registered: {', '.join(sorted(self._entries))}"
         if _FAILURES:
             message += "; plugins that failed to load: " + "; ".join(f"{k}: {v}" for k, v in sorted(_FAILURES.items()))
@@ -161,3 +161,16 @@ def load_plugins() -> None:
 def plugin_modules() -> set[str]:
     """Names of the modules imported as plugins (their source is part of a result's provenance)."""
     return set(_PLUGIN_MODULES)
+
+
+# The registries of the engine, all defined here at the bottom layer so that loading plugins
+# never needs to know where a kind's code lives. What their entries are is documented where the
+# kind is defined: lcsuite.harness.papers (Paper), lcsuite.harness.experiments (Experiment),
+# lcsuite.harness.checks (check classes), lcsuite.models (builders), lcsuite.data (resolvers),
+# lcsuite.conditioning (layer row extractors).
+PAPERS: Registry = Registry("paper", "lcsuite.papers")
+EXPERIMENTS: Registry = Registry("experiment", "lcsuite.experiments")
+CHECKS: Registry = Registry("check", "lcsuite.checks")
+MODELS: Registry = Registry("model", "lcsuite.models")
+DATASETS: Registry = Registry("data set", "lcsuite.datasets")
+LAYER_TYPES: Registry = Registry("layer type", "lcsuite.layer_types")

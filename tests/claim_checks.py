@@ -9,7 +9,7 @@ from typing import Callable, Mapping
 
 import torch
 
-from lcsuite.experiments import ExperimentContext, get_experiment
+from lcsuite.harness.experiments import ExperimentContext, get_experiment
 from lcsuite.harness.quantities import Quantity, as_quantity, stack_seeds
 from lcsuite.harness.schema import load_claim
 

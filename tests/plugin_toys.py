@@ -1,7 +1,7 @@
 """Toy experiments and claim files for the plugin tests (numpy only, fast).
 
 The toy module is written into the pytester directory and registered through
-``LCSUITE_EXPERIMENT_MODULES``, the registry's extension point for out-of-package experiments.
+``LCSUITE_PLUGINS``, the registries' extension point for out-of-package code.
 """
 
 from __future__ import annotations
@@ -12,13 +12,18 @@ import sys
 
 import pytest
 
-import lcsuite.experiments as lcsuite_experiments
+from lcsuite import registry
+from lcsuite.harness.experiments import EXPERIMENTS
 from lcsuite.harness import runs
 
 TOY_EXPERIMENTS = '''
 import os, time
+from pathlib import Path
 import numpy as np
-from lcsuite.experiments import experiment
+from lcsuite.harness.experiments import experiment
+from lcsuite.harness.papers import register_paper
+
+register_paper(Path(__file__).with_name("toy_paper.toml"), owner=__name__)
 
 def count_call(ctx):
     counter = os.environ.get("TOY_COUNTER")
@@ -108,14 +113,16 @@ def toy(pytester, monkeypatch, tmp_path):
     """A pytester dir with the toy experiments registered and a call counter."""
     module = pytester.path / "toy_experiments.py"
     module.write_text(TOY_EXPERIMENTS)
-    monkeypatch.setenv("LCSUITE_EXPERIMENT_MODULES", str(module))
+    (pytester.path / "toy_paper.toml").write_text('id = "toy"\ntitle = "A Toy Paper"\n')
+    monkeypatch.setenv("LCSUITE_PLUGINS", str(module))
     monkeypatch.setenv("TOY_COUNTER", str(tmp_path / "calls.txt"))
     monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
     monkeypatch.delenv("LCSUITE_DATA", raising=False)
     # In-process runs share this process's registry: start each test from an empty one, so a
     # toy registered from an earlier test's (since deleted) directory is never reused here.
-    monkeypatch.setattr(lcsuite_experiments, "_REGISTRY", {})
-    monkeypatch.setattr(lcsuite_experiments, "_SOURCES_LOADED", set())
+    monkeypatch.setattr(EXPERIMENTS, "_entries", dict(EXPERIMENTS._entries))
+    monkeypatch.setattr(EXPERIMENTS, "_owners", {k: v for k, v in EXPERIMENTS._owners.items() if not k.startswith("toy_")})
+    monkeypatch.setattr(registry, "_LOADED", {s for s in registry._LOADED if not s.startswith("env:")})
     (pytester.path / "claims").mkdir()
     return pytester
 

@@ -12,7 +12,9 @@ import torch
 from claim_checks import run_seeds, verdicts
 
 from lcsuite.conditioning import curvature_rows, exact_curvature
-from lcsuite.experiments import ExperimentContext, analysis_cost, exact_fisher
+from lcsuite.harness.experiments import ExperimentContext
+from lcsuite.papers.huang2020.experiments import analysis_cost, exact_fisher
+from lcsuite.papers.huang2020.experiments.network_factors import network_factor_spectra
 from lcsuite.harness.quantities import as_quantity, stack_seeds
 from lcsuite.models import MLP
 
@@ -76,8 +78,8 @@ def test_appB_fails_when_speedup_stops_growing():
     assert result["speedup_full_at_largest"]
 
 
-def test_kronecker_on_network_products():
-    out = exact_fisher.kronecker_on_network(ExperimentContext(
-        params=dict(depth=3, width=5, num_examples=50, steps=3, lr=0.1), seed=0))
+def test_network_factor_spectra_products():
+    out = network_factor_spectra(ExperimentContext(params={}, seed=0),
+                                 dict(depth=3, width=5, num_examples=50, steps=3, lr=0.1))
     explicit, product = out["lambda_max/explicit"][0], out["lambda_max/product"][0]
     np.testing.assert_allclose(explicit, product, rtol=1e-8)

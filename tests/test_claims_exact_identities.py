@@ -13,7 +13,7 @@ import torch
 from claim_checks import claim_params, run_seeds, verdicts
 from torch import nn
 
-from lcsuite.experiments import kronecker, scaling
+from lcsuite.papers.huang2020.experiments import kronecker, scaling
 from lcsuite.harness.quantities import Quantity
 
 PROP1, THM1 = "prop1_kronecker_spectrum", "thm1_rectifier_scaling"

@@ -8,7 +8,7 @@ import pytest
 from claim_checks import claim, declared_outputs, run_outputs, stacked
 from claim_checks import verdicts as claim_verdicts
 
-from lcsuite.experiments import (
+from lcsuite.papers.huang2020.experiments import (
     bn_scaling,
     mlp_dynamics,
 )

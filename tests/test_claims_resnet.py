@@ -12,7 +12,7 @@ import pytest
 import torch
 from claim_checks import run_outputs, stacked, verdicts
 
-from lcsuite.experiments import lastbn_training, resnet_depth
+from lcsuite.papers.huang2020.experiments import lastbn_training, resnet_depth
 from lcsuite.harness.quantities import Quantity
 from lcsuite.models import cifar_net
 

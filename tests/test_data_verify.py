@@ -26,8 +26,7 @@ from lcsuite.data import (
     resolve_cifar,
     resolve_mnist,
 )
-from lcsuite.experiments import ExperimentContext
-from lcsuite.experiments import common
+from lcsuite.harness.experiments import ExperimentContext
 
 LABELS_GZ = "t10k-labels-idx1-ubyte.gz"
 
@@ -173,9 +172,9 @@ def test_experiments_take_the_refusal_from_the_claim(tmp_path, requires_real_dat
                             allow_unverified=allow_unverified)
     if outcome == "refused":
         with pytest.raises(UnverifiedDataError):
-            common.load_mnist(ctx, split="test", limit=10)
+            ctx.dataset("mnist", split="test", limit=10)
         return
-    data = common.load_mnist(ctx, split="test", limit=10)
+    data = ctx.dataset("mnist", split="test", limit=10)
     assert ctx.data[0]["status"] == "unverified" and ctx.data[0]["files"]
     assert ("--lc-allow-unverified" in data.provenance.note) == (outcome == "used, override noted")
 
@@ -183,11 +182,11 @@ def test_experiments_take_the_refusal_from_the_claim(tmp_path, requires_real_dat
 def test_experiments_refuse_substitutes_only_when_the_claim_requires_real_data(tmp_path):
     strict = ExperimentContext(params={}, seed=0, tier="smoke", data_root=tmp_path, requires_real_data=True)
     with pytest.raises(DataNotFoundError, match="real MNIST"):
-        common.load_mnist(strict, limit=10)
+        strict.dataset("mnist", limit=10)
     with pytest.raises(DataNotFoundError, match="real CIFAR-10"):
-        common.load_cifar_train_test(strict, train_size=10, test_size=0)
+        strict.dataset("cifar10", split="train", limit=10)
     lenient = ExperimentContext(params={}, seed=0, tier="paper", data_root=tmp_path)
-    assert common.load_mnist(lenient, limit=10).provenance.status == "substitute"
+    assert lenient.dataset("mnist", limit=10).provenance.status == "substitute"
     assert lenient.data[0]["status"] == "substitute"
 
 

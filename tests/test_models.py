@@ -6,7 +6,12 @@ import pytest
 import torch
 from torch import nn
 
-from lcsuite.models import CIFAR_ARCHS, MLP, cifar_net, count_parameters, weight_layers
+from lcsuite.models import MLP, cifar_net, count_parameters, weight_layers
+from lcsuite.registry import UnknownName
+
+# The engine's CIFAR architectures and the paper's variants (registered by its package).
+CIFAR_ARCHS = ("resnet", "preresnet", "vgg", "resnet_nobn", "vgg_nobn", "resnet_lastbn", "preresnet_v1",
+               "vgg_lastbn", "resnet_nobn_lastbn", "vgg_nobn_lastbn")
 
 torch.set_num_threads(1)
 
@@ -238,7 +243,9 @@ def test_invalid_depth_raises(depth):
 
 
 def test_unknown_arch_lists_valid_ones():
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(UnknownName) as info:
         cifar_net("densenet", 20)
     for arch in CIFAR_ARCHS:
         assert arch in str(info.value)
+    with pytest.raises(ValueError, match="not a CIFAR architecture"):
+        cifar_net("mlp", 20)

@@ -31,7 +31,7 @@ def test_passing_and_failing_claims(toy):
     assert provenance["determinism"]["threads"] == 1 and provenance["determinism"]["deterministic_algorithms"]
     assert {"python", "torch", "numpy", "h5py"} <= set(provenance["versions"])
     assert provenance["device"]["kind"].startswith("cpu:") and provenance["executor"] == "inline"
-    assert any(name.startswith("lcsuite_user_experiments_toy") for name in provenance["code"])
+    assert any(name.startswith("lcsuite_plugin_toy") for name in provenance["code"])
 
 
 def test_grid_items_and_ids(toy):

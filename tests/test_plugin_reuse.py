@@ -21,7 +21,7 @@ from lcsuite.harness import runs, store
 TOY_MNIST = '''
 import numpy as np
 from lcsuite.data import resolve_mnist
-from lcsuite.experiments import experiment
+from lcsuite.harness.experiments import experiment
 
 @experiment("toy_mnist", outputs={"mean": ()}, params=("limit",))
 def toy_mnist(ctx):
@@ -128,7 +128,7 @@ def test_a_changed_experiment_module_is_measured_again(toy, tmp_path):
     module.write_text(module.read_text().replace("ctx.seed * 1e-3", "ctx.seed * 2e-3"))
     resume(toy).assert_outcomes(passed=1)
     assert len(calls(tmp_path)) == 4
-    assert "source of lcsuite_user_experiments_toy_experiments changed" in runs.read_verdict(
+    assert "source of lcsuite_plugin_toy_experiments changed" in runs.read_verdict(
         run_dir(toy, "r1"), "toy/toy_pass/default").note
 
 

@@ -26,7 +26,7 @@ def test_register_get_names_and_a_clear_error_for_unknown_names(fresh):
         return 1
 
     assert things.get("spinner") is spinner and things.names() == ["spinner"] and "spinner" in things
-    with pytest.raises(UnknownName, match=r"unknown widget 'spiner' \(did you mean 'spinner'\?\)"):
+    with pytest.raises(UnknownName, match=r"unknown widget 'spiner' \(did you mean 'spinner'\?\); registered: spinner"):
         things.get("spiner")
     with pytest.raises(UnknownName, match="unknown widget 'zzz'; registered: spinner"):
         things.get("zzz")

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from run_fixtures import item_spec, sample_items, write_run
 
+from lcsuite.harness.papers import PAPERS
 from lcsuite.reporting.figures import figure_kind
 from lcsuite.reporting.format import markdown_table
 from lcsuite.reporting.loading import ResultsError, load_run
@@ -159,7 +160,7 @@ def test_a_quantity_without_a_figure_kind_is_listed_in_a_table(rendered):
     ],
 )
 def test_figure_kind_follows_the_dims_mapping(name, dims, kind):
-    assert figure_kind(name, dims) == kind
+    assert figure_kind(name, dims, PAPERS.get("huang2020").dim_synonyms) == kind
 
 
 def test_the_environment_section_names_device_versions_commit_and_time(rendered):

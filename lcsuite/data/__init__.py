@@ -28,12 +28,14 @@ from lcsuite.data.resolve import (
     resolve_cifar,
     resolve_mnist,
 )
+from lcsuite.data.registry import DATASETS, data_policy, load_dataset
 from lcsuite.data.staleness import stale_data_reasons
 from lcsuite.data.substitutes import cifar_substitute, digits_substitute
 
 __all__ = [
     "ALLOW_UNVERIFIED_OPTION",
     "CIFAR_MEAN_STD",
+    "DATASETS",
     "ENV_VAR",
     "KNOWN_DIGESTS",
     "PAPER_CROP",
@@ -51,12 +53,14 @@ __all__ = [
     "cifar_substitute",
     "data_digests",
     "data_label",
+    "data_policy",
     "digits_substitute",
     "download_cifar",
     "download_mnist",
     "file_digests",
     "file_record",
     "load_cifar",
+    "load_dataset",
     "load_mnist",
     "normalize_cifar",
     "provenance_status",

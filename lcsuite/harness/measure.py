@@ -27,10 +27,12 @@ from lcsuite.data import data_digests
 from lcsuite.harness import provenance as prov
 from lcsuite.harness.determinism import ITEM_THREADS, deterministic, seed_all
 from lcsuite.harness.enums import MeasurementStatus
+from lcsuite.harness.experiments import EXPERIMENTS, ExperimentContext, get_experiment
 from lcsuite.harness.quantities import Quantity, QuantityError, as_quantity, stack_seeds
 from lcsuite.harness.runs import item_file
 from lcsuite.harness.spec import ItemSpec
 from lcsuite.harness.store import StoredItem, write_item
+from lcsuite.registry import UnknownName, plugin_modules
 
 __all__ = ["MeasureSettings", "ItemTask", "ItemTimeout", "measure", "git_commit"]
 
@@ -129,8 +131,6 @@ def _seed_quantities(ctx, outputs: Mapping[str, Any], declared: Mapping[str, tup
 
 
 def _run_seeds(experiment, spec: ItemSpec, settings: MeasureSettings, timeout_s: float | None) -> _SeedsOutcome:
-    from lcsuite.experiments import ExperimentContext
-
     declared = experiment.declared_outputs(spec.params) or {}
     outcome = _SeedsOutcome([], [], {}, None)
     for seed in spec.seeds:
@@ -178,21 +178,19 @@ def _refused_data(spec: ItemSpec, data: list[dict]) -> str | None:
 
 
 def _plugin_packages() -> set[str]:
-    from lcsuite.experiments import registered_modules
-
-    return {name.split(".")[0] for name in registered_modules() if not name.startswith("lcsuite.")}
+    """Top-level packages of the plugins loaded (their source is part of the provenance)."""
+    owners = {EXPERIMENTS.owner(name) for name in EXPERIMENTS.names()} | plugin_modules()
+    return {name.split(".")[0] for name in owners if not name.startswith("lcsuite.")}
 
 
 def measure(spec: ItemSpec, settings: MeasureSettings, timeout_s: float | None = None) -> StoredItem:
     """Run ``spec``'s experiment over its seeds and write the result file; returns what was written."""
-    from lcsuite.experiments import UnknownExperiment, get_experiment
-
     started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     start = time.perf_counter()
     with deterministic(settings.threads) as determinism:
         try:
             outcome = _run_seeds(get_experiment(spec.experiment), spec, settings, timeout_s)
-        except UnknownExperiment as exc:
+        except UnknownName as exc:
             outcome = _SeedsOutcome([], [], {}, str(exc))
     quantities, error = _stacked(outcome)
     error = error or _refused_data(spec, outcome.data)

@@ -15,8 +15,10 @@ from pathlib import Path
 
 from lcsuite.harness import provenance as prov
 from lcsuite.harness.enums import MeasurementStatus
+from lcsuite.harness.experiments import get_experiment
 from lcsuite.harness.spec import ItemSpec
 from lcsuite.harness.store import CorruptResult, StoredItem, copy_item, read_item
+from lcsuite.registry import UnknownName
 
 __all__ = ["reuse_problems", "find_reusable"]
 
@@ -31,11 +33,9 @@ def _data_problems(stored: StoredItem, data_root: Path | None) -> list[str]:
 
 
 def _import_experiment(name: str) -> None:
-    from lcsuite.experiments import UnknownExperiment, get_experiment
-
     try:
         get_experiment(name)
-    except UnknownExperiment:
+    except UnknownName:
         pass  # the recorded module's source is then not found: not reused, measured (and errs) again
 
 

@@ -37,6 +37,7 @@ from lcsuite.harness.enums import TIER_NAMES
 from lcsuite.harness.expectations import Expectation, SpecError, build_expectation, did_you_mean
 from lcsuite.harness.quantities import SEED
 from lcsuite.harness.spec import IDENTIFIER, ItemSpec
+from lcsuite.registry import UnknownName
 
 __all__ = ["ClaimError", "Claim", "TierSpec", "load_claim", "DEFAULT_ITEM"]
 
@@ -134,98 +135,123 @@ def _type_name(value: Any) -> str:
     )
 
 
+class _Reader:
+    """Validation helpers bound to one claim file (every error names the file and the key)."""
+
+    def __init__(self, path: Path, display: str):
+        self.path, self.display = path, display
+
+    def fail(self, key: str, message: str):
+        raise ClaimError(self.display, key, message)
+
+    def read(self) -> dict[str, Any]:
+        try:
+            raw = tomllib.loads(self.path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            self.fail("", f"not valid TOML: {exc}")
+        except (OSError, UnicodeDecodeError) as exc:
+            self.fail("", f"cannot read: {exc}")
+        for key in raw:
+            if key not in TOP_LEVEL_KEYS:
+                self.fail(key, f"unknown key{did_you_mean(key, TOP_LEVEL_KEYS)}; allowed: {', '.join(TOP_LEVEL_KEYS)}")
+        return raw
+
+    def identity(self, raw: dict[str, Any]) -> None:
+        for key in ("id", "paper", "ref", "statement", "experiment"):
+            if key not in raw:
+                self.fail(key, "missing (required)")
+            if not isinstance(raw[key], str) or not raw[key].strip():
+                self.fail(key, f"expected a non-empty string, got {_type_name(raw[key])} {raw[key]!r}")
+        if raw["id"] != self.path.stem:
+            self.fail("id", f"{raw['id']!r} does not match the file name {self.path.stem!r}")
+        for key in ("id", "paper"):
+            if not IDENTIFIER.match(raw[key]):
+                self.fail(key, f"{raw[key]!r} is not an identifier (a letter, then letters, digits or '_')")
+
+    def table(self, raw: dict[str, Any], key: str) -> dict[str, Any]:
+        value = raw.get(key, {})
+        if not isinstance(value, dict):
+            self.fail(key, f"expected a table, got {_type_name(value)}")
+        return value
+
+    def grid(self, raw: dict[str, Any]) -> dict[str, list[Any]]:
+        grid = self.table(raw, "grid")
+        for key, values in grid.items():
+            if not isinstance(values, list) or not values:
+                self.fail(f"grid.{key}", f"expected a non-empty list of values, got {_type_name(values)} {values!r}")
+            if len({json.dumps(v, sort_keys=True) for v in values}) != len(values):
+                self.fail(f"grid.{key}", "repeated values")
+        return grid
+
+    def tiers(self, raw: dict[str, Any], params: dict, grid: dict) -> dict[str, TierSpec]:
+        tiers_raw = self.table(raw, "tier")
+        if not tiers_raw:
+            self.fail("tier", f"missing: define at least one of [tier.{'], [tier.'.join(TIERS)}]")
+        tiers = {}
+        for name, table in tiers_raw.items():
+            if name not in TIERS:
+                self.fail(f"tier.{name}", f"unknown tier{did_you_mean(name, TIERS)}; tiers: {', '.join(TIERS)}")
+            tiers[name] = _parse_tier(name, table, params, grid, self.fail)
+        return tiers
+
+    def expectations(self, raw: dict[str, Any]) -> list[Expectation]:
+        expect_raw = raw.get("expect")
+        if expect_raw is None:
+            self.fail("expect", "missing: give at least one [[expect]] table")
+        if not isinstance(expect_raw, list) or not expect_raw:
+            self.fail("expect", "expected one or more [[expect]] tables")
+        expectations = []
+        for index, spec in enumerate(expect_raw):
+            try:
+                expectations.append(build_expectation(spec, index))
+            except SpecError as exc:
+                self.fail(f"expect[{index}].{exc.key}" if exc.key else f"expect[{index}]", exc.message)
+        labels = [e.label for e in expectations]
+        for index, label in enumerate(labels):
+            if labels.index(label) != index:
+                self.fail(f"expect[{index}].name", f"{label!r} is used by another expectation")
+        return expectations
+
+
+def _check_against_registries(claim: Claim) -> None:
+    """The paper and the experiment are registered; params, quantity paths and dims fit the experiment."""
+    from lcsuite.harness.experiments import get_experiment
+    from lcsuite.harness.papers import PAPERS
+
+    try:
+        PAPERS.get(claim.paper)
+    except UnknownName as exc:
+        raise ClaimError(claim.display, "paper", str(exc)) from None
+    try:
+        found = get_experiment(claim.experiment)
+    except UnknownName as exc:
+        raise ClaimError(claim.display, "experiment", str(exc)) from None
+    if found.params is not None:
+        claim.check_params(found.params)
+    for tier in claim.tiers:
+        for item, point in claim.items():
+            declared = found.declared_outputs(claim.item_params(tier, point))
+            if declared is not None:
+                claim.check_outputs(declared, item)
+
+
 def load_claim(path: Path, display: str | None = None, check_experiment: bool = True) -> Claim:
     """Read and validate one claim file; raises :class:`ClaimError`.
 
     ``display`` is the file name used in messages (e.g. relative to the rootdir). With
-    ``check_experiment`` the experiment name is looked up in the registry.
+    ``check_experiment`` the paper and the experiment are looked up in their registries and the
+    parameters, quantity paths and dims checked against the experiment's declarations.
     """
     path = Path(path)
-    display = display or str(path)
-
-    def fail(key: str, message: str):
-        raise ClaimError(display, key, message)
-
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        fail("", f"not valid TOML: {exc}")
-    except (OSError, UnicodeDecodeError) as exc:
-        fail("", f"cannot read: {exc}")
-
-    for key in raw:
-        if key not in TOP_LEVEL_KEYS:
-            fail(key, f"unknown key{did_you_mean(key, TOP_LEVEL_KEYS)}; allowed: {', '.join(TOP_LEVEL_KEYS)}")
-    for key in ("id", "paper", "ref", "statement", "experiment"):
-        if key not in raw:
-            fail(key, "missing (required)")
-        if not isinstance(raw[key], str) or not raw[key].strip():
-            fail(key, f"expected a non-empty string, got {_type_name(raw[key])} {raw[key]!r}")
-    if raw["id"] != path.stem:
-        fail("id", f"{raw['id']!r} does not match the file name {path.stem!r}")
-    for key in ("id", "paper"):
-        if not IDENTIFIER.match(raw[key]):
-            fail(key, f"{raw[key]!r} is not an identifier (a letter, then letters, digits or '_')")
-
-    params = raw.get("params", {})
-    if not isinstance(params, dict):
-        fail("params", f"expected a table, got {_type_name(params)}")
-
-    grid = raw.get("grid", {})
-    if not isinstance(grid, dict):
-        fail("grid", f"expected a table, got {_type_name(grid)}")
-    for key, values in grid.items():
-        if not isinstance(values, list) or not values:
-            fail(f"grid.{key}", f"expected a non-empty list of values, got {_type_name(values)} {values!r}")
-        if len({json.dumps(v, sort_keys=True) for v in values}) != len(values):
-            fail(f"grid.{key}", "repeated values")
-
-    tiers_raw = raw.get("tier", {})
-    if not isinstance(tiers_raw, dict):
-        fail("tier", f"expected a table of tiers, got {_type_name(tiers_raw)}")
-    if not tiers_raw:
-        fail("tier", f"missing: define at least one of [tier.{'], [tier.'.join(TIERS)}]")
-    tiers = {}
-    for name, table in tiers_raw.items():
-        if name not in TIERS:
-            fail(f"tier.{name}", f"unknown tier{did_you_mean(name, TIERS)}; tiers: {', '.join(TIERS)}")
-        tiers[name] = _parse_tier(name, table, params, grid, fail)
-
-    expect_raw = raw.get("expect")
-    if expect_raw is None:
-        fail("expect", "missing: give at least one [[expect]] table")
-    if not isinstance(expect_raw, list) or not expect_raw:
-        fail("expect", "expected one or more [[expect]] tables")
-    expectations = []
-    for index, spec in enumerate(expect_raw):
-        try:
-            expectations.append(build_expectation(spec, index))
-        except SpecError as exc:
-            raise ClaimError(display, f"expect[{index}].{exc.key}" if exc.key else f"expect[{index}]", exc.message) from None
-    labels = [e.label for e in expectations]
-    for index, label in enumerate(labels):
-        if labels.index(label) != index:
-            fail(f"expect[{index}].name", f"{label!r} is used by another expectation")
-
-    claim = Claim(
-        path=path, display=display, id=raw["id"], paper=raw["paper"], ref=raw["ref"], statement=raw["statement"],
-        experiment=raw["experiment"], params=params, grid=grid, tiers=tiers,
-        expectations=expectations, raw=raw,
-    )
+    reader = _Reader(path, display or str(path))
+    raw = reader.read()
+    reader.identity(raw)
+    params, grid = reader.table(raw, "params"), reader.grid(raw)
+    claim = Claim(path=path, display=reader.display, id=raw["id"], paper=raw["paper"], ref=raw["ref"],
+                  statement=raw["statement"], experiment=raw["experiment"], params=params, grid=grid,
+                  tiers=reader.tiers(raw, params, grid), expectations=reader.expectations(raw), raw=raw)
     if check_experiment:
-        from lcsuite.experiments import UnknownExperiment, get_experiment
-
-        try:
-            found = get_experiment(claim.experiment)
-        except UnknownExperiment as exc:
-            fail("experiment", str(exc))
-        if found.params is not None:
-            claim.check_params(found.params)
-        for tier in tiers:
-            for item, point in claim.items():
-                declared = found.declared_outputs(claim.item_params(tier, point))
-                if declared is not None:
-                    claim.check_outputs(declared, item)
+        _check_against_registries(claim)
     return claim
 
 

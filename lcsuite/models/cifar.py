@@ -1,4 +1,4 @@
-"""CIFAR networks of depth 6n+2 (He et al. 2016) and the paper's variants (Sec. 5, App. C, D).
+"""CIFAR networks of depth 6n+2 (He et al. 2016): residual, pre-activation and VGG-style.
 
 Every network is::
 
@@ -6,34 +6,30 @@ Every network is::
       -> stage 1: n blocks, 16 channels, 32x32
       -> stage 2: n blocks, 32 channels, 16x16 (first block strides by 2)
       -> stage 3: n blocks, 64 channels, 8x8   (first block strides by 2)
-      -> [final BN -> ReLU (preresnet)] -> global average pool (N, 64)
-      -> [BatchNorm1d(64) (*_lastbn)] -> Linear(64, num_classes) = ``classifier``
+      -> [final BN -> ReLU (pre-activation)] -> global average pool (N, 64)
+      -> [BatchNorm1d(64) (last_bn)] -> Linear(64, num_classes) = ``classifier``
 
 Each block has two 3x3 convolutions, so depth = 2 * 3n + 2 (stem conv + classifier).
 
 Shortcuts are "option A" of He et al. (2016): identity, and where the shape changes a strided
-subsampling with the extra channels zero-padded (parameter-free). This is what the
-fb.resnet.torch code the paper uses selects by default for CIFAR-10/100
-(``shortcutType = 'A'``); it gives ResNet-20 0.27M and ResNet-110 1.7M parameters.
+subsampling with the extra channels zero-padded (parameter-free), fb.resnet.torch's default for
+CIFAR (``shortcutType = 'A'``): ResNet-20 has 0.27M and ResNet-110 1.7M parameters.
 
-Architectures (``cifar_net(arch, depth)``):
+An architecture is a :class:`CifarArch` (block kind, BN inside the body, shortcuts, a final BN
+before pooling for pre-activation nets, a BatchNorm1d before the classifier), registered in
+:data:`lcsuite.models.MODELS` under its name with :func:`register_cifar_arch`. Registered here:
 
-===================== =====================================================================
-``resnet``             post-activation basic blocks: conv-BN-ReLU-conv-BN, + shortcut, ReLU
-``resnet_lastbn``      ``resnet`` + BatchNorm1d between pooling and the classifier (the paper's
-                       ResNetLastBN)
-``preresnet``          pre-activation blocks (He et al. 2016b): BN-ReLU-conv-BN-ReLU-conv,
-                       + shortcut; the first block of each stage shares its BN-ReLU with the
-                       shortcut (fb.resnet.torch ``both_preact``); final BN + ReLU before pooling
-``preresnet_v1``       ``preresnet`` without that final BN (the ReLU stays): the paper's
-                       PreResNetv1
-``vgg``                ``resnet`` without shortcuts ("VGG-style", App. C.1.2)
-``vgg_lastbn``         ``vgg`` + BatchNorm1d before the classifier
-``resnet_nobn``        ``resnet`` with every BN removed (convs get a zero-initialised bias)
-``resnet_nobn_lastbn`` ``resnet_nobn`` + BatchNorm1d before the classifier (Table A2)
-``vgg_nobn``           ``vgg`` with every BN removed
-``vgg_nobn_lastbn``    ``vgg_nobn`` + BatchNorm1d before the classifier (Table A2)
-===================== =====================================================================
+=============== =====================================================================
+``resnet``       post-activation basic blocks: conv-BN-ReLU-conv-BN, + shortcut, ReLU
+``preresnet``    pre-activation blocks (He et al. 2016b): BN-ReLU-conv-BN-ReLU-conv,
+                 + shortcut; the first block of each stage shares its BN-ReLU with the
+                 shortcut (fb.resnet.torch ``both_preact``); final BN + ReLU before pooling
+``vgg``          ``resnet`` without shortcuts ("VGG-style")
+``resnet_nobn``  ``resnet`` with every BN removed (convs get a zero-initialised bias)
+``vgg_nobn``     ``vgg`` with every BN removed
+=============== =====================================================================
+
+Paper packages register their own variants (e.g. a BN before the classifier).
 
 Initialisation follows fb.resnet.torch: conv weights N(0, 2 / (k * k * out_channels)), conv
 biases (no-BN variants only) 0, BN weight 1 and bias 0, classifier weight U(±1/sqrt(fan_in))
@@ -43,30 +39,36 @@ biases (no-BN variants only) 0, BN weight 1 and bias 0, classifier weight U(±1/
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["CIFAR_ARCHS", "CifarNet", "cifar_net", "valid_depth"]
+from lcsuite.registry import MODELS
+
+__all__ = ["CifarArch", "CifarNet", "cifar_net", "register_cifar_arch", "valid_depth"]
 
 STAGE_CHANNELS = (16, 32, 64)
 
-# arch -> (block kind, use BN inside the body, BatchNorm1d before the classifier, shortcuts,
-#          final BN before pooling (pre-activation only))
-_ARCH_SPECS: dict[str, dict] = {
-    "resnet": dict(block="post", bn=True, last_bn=False, shortcut=True),
-    "resnet_lastbn": dict(block="post", bn=True, last_bn=True, shortcut=True),
-    "preresnet": dict(block="pre", bn=True, last_bn=False, shortcut=True, final_bn=True),
-    "preresnet_v1": dict(block="pre", bn=True, last_bn=False, shortcut=True, final_bn=False),
-    "vgg": dict(block="post", bn=True, last_bn=False, shortcut=False),
-    "vgg_lastbn": dict(block="post", bn=True, last_bn=True, shortcut=False),
-    "resnet_nobn": dict(block="post", bn=False, last_bn=False, shortcut=True),
-    "resnet_nobn_lastbn": dict(block="post", bn=False, last_bn=True, shortcut=True),
-    "vgg_nobn": dict(block="post", bn=False, last_bn=False, shortcut=False),
-    "vgg_nobn_lastbn": dict(block="post", bn=False, last_bn=True, shortcut=False),
-}
-CIFAR_ARCHS: tuple[str, ...] = tuple(_ARCH_SPECS)
+
+@dataclass(frozen=True)
+class CifarArch:
+    """An architecture of the family (see the module docstring).
+
+    Attributes:
+        block: ``"post"`` (post-activation basic blocks) or ``"pre"`` (pre-activation).
+        bn: BatchNorm inside the body (else convs get a bias).
+        shortcut: residual shortcuts (False: VGG-style).
+        final_bn: pre-activation only: BN (and ReLU) before pooling (False keeps the ReLU only).
+        last_bn: BatchNorm1d between pooling and the classifier.
+    """
+
+    block: str = "post"
+    bn: bool = True
+    shortcut: bool = True
+    final_bn: bool = True
+    last_bn: bool = False
 
 
 def conv3x3(in_channels: int, out_channels: int, stride: int = 1, bias: bool = False) -> nn.Conv2d:
@@ -157,13 +159,12 @@ class CifarNet(nn.Module):
         Identity), classifier (Linear(64, num_classes)). ``arch``, ``depth``, ``num_blocks`` (n).
     """
 
-    def __init__(self, arch: str, depth: int, num_classes: int = 10):
+    def __init__(self, arch: str, spec: CifarArch, depth: int, num_classes: int = 10):
         super().__init__()
-        spec = _ARCH_SPECS[arch]
         self.arch, self.depth, self.num_classes = arch, depth, num_classes
         self.num_blocks = n = (depth - 2) // 6
-        pre = spec["block"] == "pre"
-        bn = spec["bn"]
+        pre = spec.block == "pre"
+        bn = spec.bn
 
         if pre:  # the first block's shared pre-activation normalises the stem's output
             self.stem = conv3x3(3, STAGE_CHANNELS[0])
@@ -181,17 +182,17 @@ class CifarNet(nn.Module):
                 if pre:
                     blocks.append(PreActBlock(in_channels, channels, stride, shared_preact=(b == 0)))
                 else:
-                    blocks.append(BasicBlock(in_channels, channels, stride, bn, spec["shortcut"]))
+                    blocks.append(BasicBlock(in_channels, channels, stride, bn, spec.shortcut))
                 in_channels = channels
             stages.append(nn.Sequential(*blocks))
         self.stage1, self.stage2, self.stage3 = stages
 
         if pre:
-            self.final = nn.Sequential(norm2d(in_channels, spec["final_bn"]), nn.ReLU())
+            self.final = nn.Sequential(norm2d(in_channels, spec.final_bn), nn.ReLU())
         else:
             self.final = nn.Identity()
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.last_bn = nn.BatchNorm1d(in_channels) if spec["last_bn"] else nn.Identity()
+        self.last_bn = nn.BatchNorm1d(in_channels) if spec.last_bn else nn.Identity()
         self.classifier = nn.Linear(in_channels, num_classes)
         self.reset_parameters()
 
@@ -229,16 +230,32 @@ def valid_depth(depth: int) -> bool:
     return isinstance(depth, int) and depth >= 8 and (depth - 2) % 6 == 0
 
 
+def register_cifar_arch(name: str, spec: CifarArch, owner: str | None = None):
+    """Register the architecture ``name`` as a model builder ``(depth, num_classes=10) -> CifarNet``."""
+    def build(depth: int, num_classes: int = 10) -> CifarNet:
+        if not valid_depth(depth):
+            raise ValueError(f"depth must be 6n+2 with n >= 1 (e.g. 20, 56, 110, 1202), got {depth!r}")
+        return CifarNet(name, spec, depth, num_classes)
+
+    build.cifar_arch = spec
+    return MODELS.register(name, build, owner=owner or __name__)
+
+
 def cifar_net(arch: str, depth: int, num_classes: int = 10) -> CifarNet:
-    """Build a CIFAR network of the paper; see the module docstring for ``arch``.
+    """Build the registered CIFAR architecture ``arch`` (e.g. ``"resnet"``) of depth 6n+2.
 
     Raises:
-        ValueError: unknown ``arch`` (the message lists the valid ones) or ``depth`` not 6n+2.
+        lcsuite.registry.UnknownName: ``arch`` is not registered (the message lists the known ones).
+        ValueError: ``depth`` is not 6n+2, or ``arch`` is a model of another family.
     """
-    if arch not in _ARCH_SPECS:
-        raise ValueError(f"unknown CIFAR arch {arch!r}; valid: {', '.join(CIFAR_ARCHS)}")
-    if not valid_depth(depth):
-        raise ValueError(
-            f"depth must be 6n+2 with n >= 1 (e.g. 20, 56, 110, 1202), got {depth!r}"
-        )
-    return CifarNet(arch, depth, num_classes)
+    build = MODELS.get(arch)
+    if not hasattr(build, "cifar_arch"):
+        raise ValueError(f"model {arch!r} is not a CIFAR architecture")
+    return build(depth, num_classes)
+
+
+register_cifar_arch("resnet", CifarArch("post"))
+register_cifar_arch("preresnet", CifarArch("pre", final_bn=True))
+register_cifar_arch("vgg", CifarArch("post", shortcut=False))
+register_cifar_arch("resnet_nobn", CifarArch("post", bn=False))
+register_cifar_arch("vgg_nobn", CifarArch("post", bn=False, shortcut=False))

@@ -26,9 +26,11 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
+
+from lcsuite.reporting.format import fmt_number
 
 MAX_FIGURES_PER_CLAIM = 60
 """Beyond this, quantities are listed in the table instead (keeps reports readable)."""
@@ -38,13 +40,10 @@ def _is_loss(name: str) -> bool:
     return "loss" in name.lower()
 
 
-# Experiments name their axes in their own words; these are read as the plotting axes they mean.
-DIM_SYNONYMS = {"checkpoint": "step", "iteration": "step", "hidden_layer": "layer"}
-
-
-def canonical_dims(dims) -> list[str]:
-    """``dims`` with :data:`DIM_SYNONYMS` applied (``checkpoint`` → ``step``, ...)."""
-    return [DIM_SYNONYMS.get(d, d) for d in dims]
+def canonical_dims(dims, synonyms: Mapping[str, str] | None = None) -> list[str]:
+    """``dims`` with a paper's dim synonyms applied (e.g. ``checkpoint`` → ``step``)."""
+    synonyms = synonyms or {}
+    return [synonyms.get(d, d) for d in dims]
 
 
 def _dims_within(dims, allowed) -> bool:
@@ -71,9 +70,10 @@ FIGURE_KINDS: tuple[FigureKind, ...] = (
 )
 
 
-def figure_kind(name: str, dims: list[str]) -> str | None:
-    """The first kind in :data:`FIGURE_KINDS` that accepts the quantity, or ``None``."""
-    dims = canonical_dims(dims)
+def figure_kind(name: str, dims: list[str], synonyms: Mapping[str, str] | None = None) -> str | None:
+    """The first kind in :data:`FIGURE_KINDS` that accepts the quantity (its dims read through
+    the paper's ``synonyms``), or ``None``."""
+    dims = canonical_dims(dims, synonyms)
     for kind in FIGURE_KINDS:
         if kind.accepts(name, dims):
             return kind.name
@@ -147,10 +147,6 @@ def _plot_line(ax, x, median, low, high, label, style="-", color=None):
     return line.get_color()
 
 
-VARIANT_LABELS = {"plain": "Plain", "bn": "BN", "resnet": "ResNet", "resnet_lastbn": "ResNetLastBN"}
-"""Legend names in the paper's words for common first path components."""
-
-
 def _integer_x(ax) -> None:
     from matplotlib.ticker import MaxNLocator
 
@@ -216,24 +212,24 @@ def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "figure"
 
 
-def claim_figures(claim_id: str, items: list, figures_dir: Path, report_dir: Path):
-    """Draw the figures of one claim; return ``(links, unplotted_rows)``.
+@dataclass
+class _Sheet:
+    """The figures of one claim: drawn into ``figures_dir``, linked relative to ``report_dir``."""
 
-    ``links`` are ``(title, relative path from report_dir)``; ``unplotted_rows`` are table
-    rows ``[item, quantity, dims, shape, mean, min, max]`` for quantities without a figure.
-    """
-    import matplotlib
+    claim_id: str
+    figures_dir: Path
+    report_dir: Path
+    links: list[tuple[str, str]]
+    unplotted: list[list[str]]
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    def emit(self, title: str, filename: str, draw) -> bool:
+        """Draw one figure with ``draw(ax) -> arrays``; False when it cannot or should not be drawn."""
+        import matplotlib
 
-    from lcsuite.reporting.format import fmt_number
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
 
-    links: list[tuple[str, str]] = []
-    unplotted: list[list[str]] = []
-
-    def emit(title: str, filename: str, draw) -> bool:
-        if len(links) >= MAX_FIGURES_PER_CLAIM:
+        if len(self.links) >= MAX_FIGURES_PER_CLAIM:
             return False
         fig, ax = plt.subplots(figsize=(5.0, 3.4))
         try:
@@ -241,56 +237,74 @@ def claim_figures(claim_id: str, items: list, figures_dir: Path, report_dir: Pat
                 arrays = draw(ax)
             except (ValueError, IndexError, TypeError):
                 return False  # data that does not fit the kind's shape: listed in the table
-            finite = any(np.isfinite(np.asarray(line.get_ydata(), dtype=float)).any() for line in ax.lines)
-            if not finite:
+            if not any(np.isfinite(np.asarray(line.get_ydata(), dtype=float)).any() for line in ax.lines):
                 return False
-            if _use_log_scale(arrays):
-                ax.set_yscale("log")
-            ax.set_title(title, fontsize=9)
-            if any(line.get_label() and not line.get_label().startswith("_") for line in ax.lines):
-                ax.legend(fontsize=7)
-            path = figures_dir / filename
+            _finish(ax, title, arrays)
+            path = self.figures_dir / filename
             _save(fig, path)
-            links.append((title, Path(os.path.relpath(path, report_dir)).as_posix()))
+            self.links.append((title, Path(os.path.relpath(path, self.report_dir)).as_posix()))
             return True
         finally:
             plt.close(fig)
 
-    # Loss curves of all items of a claim share a figure (as Fig. 4 and 8 overlay settings);
-    # every other kind is drawn per item, its variants (Plain/BN, ...) overlaid.
+
+def _finish(ax, title: str, arrays) -> None:
+    if _use_log_scale(arrays):
+        ax.set_yscale("log")
+    ax.set_title(title, fontsize=9)
+    if any(line.get_label() and not line.get_label().startswith("_") for line in ax.lines):
+        ax.legend(fontsize=7)
+
+
+def _groups(claim_id: str, items: list, paper, unplotted: list) -> dict[tuple, list]:
+    """Quantities grouped into figures: loss curves of all items share one; every other kind is
+    drawn per item with its variants (Plain/BN, ...) overlaid, labelled in the paper's words."""
     groups: dict[tuple, list] = defaultdict(list)
     for item in items:
         for path, quantity in item.quantities.items():
-            kind = figure_kind(path, list(quantity.dims))
-            variant, tail = _split_variant(path)
+            kind = figure_kind(path, list(quantity.dims), paper.dim_synonyms)
             values = np.asarray(quantity.values)
             if kind is None or values.size == 0 or not np.issubdtype(values.dtype, np.number):
-                unplotted.append(_table_row(item.item, path, quantity, fmt_number))
+                unplotted.append(_table_row(item.item, path, quantity))
                 continue
+            variant, tail = _split_variant(path)
             owner = "" if kind == "loss_curve" and len(items) > 1 else item.item
-            label = VARIANT_LABELS.get(variant, variant)
+            label = paper.labels.get(variant, variant)
             if not owner and len(items) > 1:
                 label = f"{item.item} {label}".strip()
-            groups[(owner, kind, tail, tuple(canonical_dims(quantity.dims)))].append((label, item, path, quantity))
-    for (owner, kind, tail, dims), members in groups.items():
+            dims = tuple(canonical_dims(quantity.dims, paper.dim_synonyms))
+            groups[(owner, kind, tail, dims)].append((label, item, path, quantity))
+    return groups
+
+
+def _group_drawer(kind: str, tail: str, members: list, synonyms: Mapping[str, str]):
+    def draw(ax):
+        arrays = []
+        for label, item, _, quantity in members:
+            dims = canonical_dims(quantity.dims, synonyms)
+            values = _seed_axis_first(quantity.values, dims)
+            _draw_series(ax, kind, label, values, ["seed", *_other_dims(dims)], item.params)
+            arrays.append(values)
+        ax.set_ylabel(pretty_label(tail))
+        return arrays
+    return draw
+
+
+def claim_figures(claim_id: str, items: list, figures_dir: Path, report_dir: Path, paper):
+    """Draw the figures of one claim; return ``(links, unplotted_rows)``.
+
+    ``paper`` gives the vocabulary (``labels``, ``dim_synonyms``). ``links`` are ``(title,
+    relative path from report_dir)``; ``unplotted_rows`` are table rows ``[item, quantity, dims,
+    shape, mean, min, max]`` for quantities without a figure.
+    """
+    sheet = _Sheet(claim_id, figures_dir, report_dir, [], [])
+    for (owner, kind, tail, _), members in _groups(claim_id, items, paper, sheet.unplotted).items():
         title = f"{owner or claim_id}: {tail} ({kind.replace('_', ' ')})"
-
-        def draw(ax, kind=kind, members=members, tail=tail):
-            arrays = []
-            for label, item, _, quantity in members:
-                dims = canonical_dims(quantity.dims)
-                values = _seed_axis_first(quantity.values, dims)
-                dims = ["seed", *_other_dims(dims)]
-                _draw_series(ax, kind, label, values, dims, item.params)
-                arrays.append(values)
-            ax.set_ylabel(pretty_label(tail))
-            return arrays
-
-        if not emit(title, _safe(f"{owner or 'all_items'}__{tail}__{kind}") + ".png", draw):
-            unplotted.extend(_table_row(i.item, p, q, fmt_number) for _, i, p, q in members)
-
-    _depth_param_trends(claim_id, items, emit)
-    return links, unplotted
+        draw = _group_drawer(kind, tail, members, paper.dim_synonyms)
+        if not sheet.emit(title, _safe(f"{owner or 'all_items'}__{tail}__{kind}") + ".png", draw):
+            sheet.unplotted.extend(_table_row(i.item, p, q) for _, i, p, q in members)
+    _depth_param_trends(claim_id, items, sheet.emit)
+    return sheet.links, sheet.unplotted
 
 
 def _depth_param_trends(claim_id: str, items: list, emit) -> None:
@@ -322,11 +336,11 @@ def _depth_param_trends(claim_id: str, items: list, emit) -> None:
         emit(f"{claim_id}: {name} vs depth", _safe(f"depth_trend__{name}") + ".png", draw)
 
 
-def _table_row(item_name: str, path: str, quantity, fmt) -> list[str]:
+def _table_row(item_name: str, path: str, quantity) -> list[str]:
     values = np.asarray(quantity.values)
     if values.size and np.issubdtype(values.dtype, np.number):
         finite = values[np.isfinite(values)] if np.issubdtype(values.dtype, np.floating) else values
-        stats = [fmt(finite.mean()), fmt(finite.min()), fmt(finite.max())] if finite.size else ["nan"] * 3
+        stats = [fmt_number(finite.mean()), fmt_number(finite.min()), fmt_number(finite.max())] if finite.size else ["nan"] * 3
     else:
         stats = ["—"] * 3
     return [item_name, path, ", ".join(quantity.dims), "×".join(map(str, values.shape)), *stats]

@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from lcsuite.harness.enums import Verdict
-from lcsuite.paper_numbers import PaperTable, paper_summary, paper_tables
+from lcsuite.harness.papers import PAPERS, Paper, PublishedTable
+from lcsuite.registry import UnknownName
 from lcsuite.reporting.figures import claim_figures
 from lcsuite.reporting.format import fmt_number, markdown_table
 from lcsuite.reporting.loading import ItemView, ResultsError, RunView, load_run
@@ -52,6 +53,14 @@ def _headline(headline: dict[str, float]) -> str:
     return ", ".join(f"{k}={fmt_number(v)}" for k, v in headline.items())
 
 
+def paper_of(paper_id: str) -> Paper:
+    """The registered paper, or a placeholder named by its id when its package is not installed."""
+    try:
+        return PAPERS.get(paper_id)
+    except UnknownName:
+        return Paper(paper_id, paper_id)
+
+
 def _anchor(claim_id: str) -> str:
     """GitHub's heading anchor for a section titled by the bare claim id."""
     return "".join(c for c in claim_id.lower() if c.isalnum() or c in "-_ ").replace(" ", "-")
@@ -63,13 +72,13 @@ SUMMARY_HEADERS = ["claim", "ref", "tier", "data", "verdict", "measured (headlin
 def summary_rows(run: RunView) -> list[list[str]]:
     """One row per claim (columns: :data:`SUMMARY_HEADERS`)."""
     rows = []
-    for (_, claim), items in run.by_claim().items():
+    for (paper_id, claim), items in run.by_claim().items():
         measured = [(f"{i.item}: " if len(items) > 1 else "") + _headline(i.headline) for i in items if i.headline]
         expected = _unique(e.get("description") or e.get("expected") for i in items for e in i.record.expectations)
         verdict = Verdict.worst(i.verdict for i in items)
         rows.append([f"[{claim}](#{_anchor(claim)})", items[0].entry.ref, run.tier, _data(items),
                      f"{verdict_badge(verdict)} ({_counts(items)})", _limited(measured, 4, "items, see section") or "—",
-                     _limited(expected, 3, "more") or "—", paper_summary(claim) or "—"])
+                     _limited(expected, 3, "more") or "—", paper_of(paper_id).summary_for(claim) or "—"])
     return rows
 
 
@@ -94,7 +103,7 @@ def _headline_table(items: list[ItemView]) -> str:
     return markdown_table(["item", *names], rows)
 
 
-def paper_table_markdown(table: PaperTable) -> str:
+def paper_table_markdown(table: PublishedTable) -> str:
     """A published table as markdown, titled with its unit."""
     body = markdown_table(["method", *table.columns],
                           [[method, *(table.format_cell(method, c) for c in table.columns)] for method in table.cells])
@@ -107,13 +116,14 @@ def claim_section(claim: str, items: list[ItemView], figure_links: list, unplott
     out = [f"## {claim}", ""]
     if first.entry.statement.strip():
         out += [f"> {first.entry.statement.strip()}", ""]
-    out += [f"- paper: {first.paper}, {first.entry.ref}", f"- experiment: `{first.entry.spec.experiment}`",
+    out += [f"- paper: {paper_of(first.paper).citation}, {first.entry.ref}",
+            f"- experiment: `{first.entry.spec.experiment}`",
             f"- data: {_data(items).replace('<br>', '; ')}", f"- verdict: {verdict_badge(verdict)} ({_counts(items)})",
             "", "### Items", "", _items_table(items), ""]
     for title, body in (("Expectations", _expectations_table(items)), ("Headline numbers", _headline_table(items))):
         if body:
             out += [f"### {title}", "", body, ""]
-    for table in paper_tables(claim):
+    for table in paper_of(first.paper).tables_for(claim):
         out += [f"### The paper's numbers: {table.source}", "", paper_table_markdown(table), ""]
     if figure_links:
         out += ["### Figures", ""] + [line for title, link in figure_links for line in (f"![{title}]({link})", "")]
@@ -152,9 +162,10 @@ def environment_section(run: RunView) -> str:
 def _header(run: RunView) -> list[str]:
     claims = run.by_claim()
     counts = Counter(str(i.verdict) for i in run.items)
-    lines = ["# lcsuite report", "",
-             "Verification of Huang et al., *Layer-wise Conditioning Analysis in Exploring the "
-             "Learning Dynamics of DNNs* (ECCV 2020).", ""]
+    papers = [paper_of(paper_id) for paper_id in dict.fromkeys(paper_id for paper_id, _ in claims)]
+    title = papers[0].title if len(papers) == 1 else "claims of several papers"
+    lines = [f"# lcsuite report: {title}", ""]
+    lines += [f"Verification of {p.citation}" + (f", {p.url}" if p.url else "") + "." for p in papers] + [""]
     if run.missing:
         lines += [f"**incomplete: {len(run.items) - len(run.missing)} of {len(run.items)} items finished**; "
                   f"missing: {', '.join(i.key for i in run.missing)}", ""]
@@ -173,7 +184,7 @@ def render_report(run: RunView, output: Path) -> str:
     parts = _header(run) + ["## Summary", "", markdown_table(SUMMARY_HEADERS, summary_rows(run)), ""]
     for (paper, claim), items in run.by_claim().items():
         links, unplotted = claim_figures(claim, [i for i in items if i.stored is not None],
-                                         figures_dir / paper / claim, output.parent)
+                                         figures_dir / paper / claim, output.parent, paper_of(paper))
         parts += [claim_section(claim, items, links, unplotted), ""]
     parts.append(environment_section(run))
     return "\n".join(parts)

@@ -34,8 +34,9 @@ import torch
 from torch.nn import functional as F
 
 from lcsuite.conditioning import analyze
-from lcsuite.experiments import ExperimentContext, experiment
-from lcsuite.experiments.common import load_mnist, load_mnist_train_test, snapshot, stack_snapshots
+from lcsuite.harness.experiments import ExperimentContext, experiment
+from lcsuite.conditioning.snapshots import snapshot, stack_snapshots
+from lcsuite.papers.huang2020.experiments.data import mnist, mnist_train_test
 from lcsuite.models import MLP
 from lcsuite.train import seed_everything, train
 
@@ -142,7 +143,7 @@ def _variant_outputs(prefix: str, run: VariantRun, statistics) -> dict:
 
 
 def _training_data(ctx: ExperimentContext):
-    return load_mnist(ctx, limit=int(ctx.params["data_limit"]))
+    return mnist(ctx, limit=int(ctx.params["data_limit"]))
 
 
 # --- Fig. 5: BN improves the conditioning of Sx and Sg ------------------------------------------
@@ -280,7 +281,7 @@ def mlp_frozen_layers(ctx: ExperimentContext) -> dict:
     masks = [str(m) for m in params["masks"]]
     if set(masks[0]) != {"1"}:
         raise ValueError(f"the first mask must be the all-trainable baseline, got {masks[0]!r}")
-    train_data, test_data = load_mnist_train_test(ctx, test_fraction=float(params["test_fraction"]),
+    train_data, test_data = mnist_train_test(ctx, test_fraction=float(params["test_fraction"]),
                                                   limit=int(params["data_limit"]))
     runs = [train_variant(ctx, train_data, "bn", params["init"], DOMINATION_STATS, frozen=mask,
                           eval_data=(test_data.inputs, test_data.targets)) for mask in masks]

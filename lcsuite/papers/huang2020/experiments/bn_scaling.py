@@ -26,8 +26,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from lcsuite.experiments import ExperimentContext, experiment
-from lcsuite.experiments.scaling import rel_err, scale_weights, signals
+from lcsuite.harness.experiments import ExperimentContext, experiment
+from lcsuite.papers.huang2020.experiments.signals import rel_err, scale_weights, signals
 from lcsuite.models import weight_layers
 
 QUANTITIES = ("input/rel_err", "output_grad/rel_err", "weight_grad/rel_err")

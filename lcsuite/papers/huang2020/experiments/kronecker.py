@@ -8,7 +8,7 @@ general: the ⌈p·d⌉-th largest product is not the product of the factors' �
 Experiment ``kronecker_spectrum``, param ``source`` (a grid key):
 
 - ``"random_pairs"``: ``pairs`` random PSD pairs chosen by hypothesis
-  (:func:`lcsuite.experiments.common.hypothesis_examples`, seeded by ``ctx.seed``). Per factor
+  (:func:`lcsuite.harness.sampling.hypothesis_examples`, seeded by ``ctx.seed``). Per factor
   hypothesis draws the size ``1..max_size``, the rank ``1..size``, ``log10 κ`` in
   ``[0, log10 factor_kappa_max]``, ``log10`` of the scale in
   ``[log10_scale_min, log10_scale_max]`` and a seed for the eigenbasis. The factor is
@@ -16,7 +16,7 @@ Experiment ``kronecker_spectrum``, param ``source`` (a grid key):
   others log-uniform in between and ``s_i = 0`` beyond the rank. ``F`` is formed explicitly
   and diagonalised with ``eigvalsh`` in float64. Eigenvalues above ``nonzero_rtol · λmax``
   count as nonzero. Dim ``pair``.
-- ``"network"``: :func:`lcsuite.experiments.exact_fisher.kronecker_on_network` on the ``Sx``,
+- ``"network"``: :func:`~lcsuite.papers.huang2020.experiments.network_factors.network_factor_spectra` on the ``Sx``,
   ``Sg`` captured from an MLP after a few full-batch GD steps on MNIST (params
   ``network_depth``, ``network_width``, ``network_examples``, ``network_steps``,
   ``network_lr``). Dim ``layer``.
@@ -40,15 +40,15 @@ Both sources return the same paths (the claim's checks apply to both):
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import NamedTuple
 
 import numpy as np
 
 from lcsuite.conditioning import kappa, kronecker_spectrum as outer_spectrum
-from lcsuite.experiments import ExperimentContext, experiment
-from lcsuite.experiments.common import cpu_threads, hypothesis_examples
+from lcsuite.harness.experiments import ExperimentContext, experiment
+from lcsuite.harness.sampling import hypothesis_examples
+from lcsuite.papers.huang2020.experiments.network_factors import network_factor_spectra
 
 SOURCES = ("random_pairs", "network")
 PARTIAL_KAPPAS = {"kappa_p50": 0.5, "kappa_p80": 0.8}
@@ -168,12 +168,9 @@ def _random_pairs(ctx: ExperimentContext) -> dict[str, list[float]]:
 
 
 def _network(ctx: ExperimentContext) -> dict[str, list[float]]:
-    from lcsuite.experiments.exact_fisher import kronecker_on_network
-
-    sub = dataclasses.replace(
-        ctx, params={name: ctx.params[key] for name, key in NETWORK_PARAMS.items()}, data=ctx.data, saved=ctx.saved)
-    measured = {path: np.asarray(value[0] if isinstance(value, tuple) else value, dtype=np.float64)
-                for path, value in kronecker_on_network(sub).items()}
+    network = {name: ctx.params[key] for name, key in NETWORK_PARAMS.items()}
+    measured = {path: np.asarray(value[0], dtype=np.float64)
+                for path, value in network_factor_spectra(ctx, network).items()}
     rows = {path: list(measured[path]) for path in SHARED_PATHS if path in measured}
     lmax_e, lmax_p = measured["lambda_max/explicit"], measured["lambda_max/product"]
     smallest_e = lmax_e / measured["kappa/explicit"]
@@ -197,8 +194,7 @@ def kronecker_spectrum(ctx: ExperimentContext) -> dict:
     ``(layer,)`` arrays.
     """
     source = ctx.params.get("source", "random_pairs")
-    with cpu_threads(1):  # small matrices: one thread is fastest and steady on a loaded machine
-        rows = _network(ctx) if source == "network" else _random_pairs(ctx)
+    rows = _network(ctx) if source == "network" else _random_pairs(ctx)
     explicit, product = np.asarray(rows["kappa/explicit"]), np.asarray(rows["kappa/product"])
     rows["kappa/rel_err"] = list(np.abs(explicit / product - 1.0))
     rows["kappa/tolerance"] = list(np.maximum(float(ctx.params["kappa_rtol"]), rows["kappa/rounding_bound"]))

@@ -32,9 +32,8 @@ from typing import Mapping
 
 import numpy as np
 
-from lcsuite.experiments import ExperimentContext, experiment
-from lcsuite.experiments.common import load_cifar_train_test
-from lcsuite.experiments.resnet_depth import augment_option
+from lcsuite.harness.experiments import ExperimentContext, experiment
+from lcsuite.papers.huang2020.experiments.data import augment_option, cifar_train_test
 from lcsuite.models import cifar_net
 from lcsuite.train import seed_everything, train
 
@@ -106,7 +105,7 @@ def paired_depth_training(ctx: ExperimentContext) -> dict:
     p = ctx.params
     depths = [int(d) for d in p["depths"]]
     image_size = int(p["image_size"])
-    train_data, test_data = load_cifar_train_test(
+    train_data, test_data = cifar_train_test(
         ctx, train_size=int(p["train_size"]), test_size=int(p["test_size"]),
         num_classes=int(p["num_classes"]), image_size=None if image_size == 32 else image_size)
     train_data, test_data = train_data.to(ctx.device), test_data.to(ctx.device)

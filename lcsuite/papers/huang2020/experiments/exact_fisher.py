@@ -6,8 +6,6 @@ Experiments:
   against those of ``Sx ⊗ Sg`` (true Fisher ``Sg``, :func:`lcsuite.analyze`).
 - ``layerwise_vs_full`` (Fig. 1, A1–A4): the exact full ``F`` (true Fisher) and ``M``
   (empirical second moment of sample gradients) and their per-layer blocks, Plain vs BN.
-- ``kronecker_on_network`` (Prop. 1 on factors captured from a trained MLP): the explicit
-  ``Sx ⊗ Sg`` against the products of the factors' λmax and κ.
 
 How the exact matrices are computed. A curvature matrix over the Linear weights is
 ``C = AᵀA / N`` with ``A`` the ``(R, P)`` stack of gradient rows (:func:`curvature_rows`):
@@ -31,19 +29,16 @@ import math
 
 import numpy as np
 import torch
-from torch import nn
 
 from lcsuite.conditioning import (
-    LayerCapture,
     analyze,
     curvature_rows,
     default_rtol,
     kappa,
     nonzero_spectrum,
-    supported_layers,
 )
-from lcsuite.experiments import ExperimentContext, experiment
-from lcsuite.experiments.common import load_mnist
+from lcsuite.harness.experiments import ExperimentContext, experiment
+from lcsuite.papers.huang2020.experiments.data import mnist_subset
 from lcsuite.models import MLP
 
 __all__ = [
@@ -55,7 +50,6 @@ __all__ = [
 
 KAPPA_PS = {"p50": 0.5, "p80": 0.8, "p100": 1.0}
 NORMS = ("none", "bn")
-IMAGE_SIZE = 12
 
 
 # --- exact curvature through gradient rows ----------------------------------------------------
@@ -78,19 +72,6 @@ def _kappas(spectrum: torch.Tensor) -> dict[str, float]:
 
 
 # --- data and networks --------------------------------------------------------------------------
-
-
-def mnist_subset(ctx: ExperimentContext, num_examples: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``num_examples`` random 12×12 MNIST examples (seeded by ``ctx.seed``), provenance recorded.
-
-    Returns inputs ``(N, 1, 12, 12)`` float32 in [0, 1] and targets ``(N,)`` int64, on
-    ``ctx.device``.
-    """
-    data = load_mnist(ctx, image_size=IMAGE_SIZE)
-    if num_examples > len(data.targets):
-        raise ValueError(f"asked for {num_examples} examples, the data set has {len(data.targets)}")
-    index = torch.from_numpy(ctx.rng().permutation(len(data.targets))[:num_examples])
-    return data.inputs[index].to(ctx.device), data.targets[index].to(ctx.device)
 
 
 def paired_mlp(ctx: ExperimentContext, depth: int, width: int, norm: str, in_features: int) -> MLP:
@@ -215,60 +196,3 @@ def layerwise_vs_full(ctx: ExperimentContext) -> dict:
             out[f"{mat}/layer/kappa_{tag}_ratio"] = (layer_ratio, ("layer",))
             out[f"{mat}/kappa_{tag}_agreement"] = (np.log(full_ratio) * np.log(layer_ratio), ("layer",))
     return out
-
-
-# --- Prop. 1 on a trained network ------------------------------------------------------------------
-
-
-def _kron_net_outputs(params):
-    return {path: ("layer",) for path in (
-        "lambda_max/explicit", "lambda_max/product", "kappa/explicit", "kappa/product",
-        "kappa/rounding_bound", "kappa_p50/explicit", "kappa_p50/product", "kappa_p50/ratio",
-        "kappa_p80/explicit", "kappa_p80/product", "kappa_p80/ratio", "size/kronecker")}
-
-
-@experiment("kronecker_on_network", outputs=_kron_net_outputs,
-            params=("depth", "width", "num_examples", "steps", "lr",))
-def kronecker_on_network(ctx: ExperimentContext) -> dict:
-    """Prop. 1 on ``Sx``, ``Sg`` captured from an MLP after a few full-batch GD steps on MNIST.
-
-    Params: depth, width, num_examples, steps, lr. Per Linear layer (dim ``layer``): λmax and
-    κ (p = 100%, nonzero spectrum) of the explicit ``Sx ⊗ Sg`` (``eigvalsh`` of the
-    ``d_in·d_out`` square matrix, float64) and the products of the factors' values;
-    ``kappa/rounding_bound`` = ``n·ε64·κ`` (what ``eigvalsh``'s backward error allows on κ);
-    ``kappa_p<q>/ratio`` = κ_q(Sx ⊗ Sg) / (κ_q(Sx) κ_q(Sg)), which is not 1 in general.
-    Zero eigenvalues: each factor's with ``default_rtol`` of its size; the explicit matrix's
-    below ``default_rtol(n) · λmax``.
-    """
-    p = ctx.params
-    inputs, targets = mnist_subset(ctx, int(p["num_examples"]))
-    torch.manual_seed(ctx.seed)
-    model = MLP(inputs[0].numel(), 10, int(p["depth"]), int(p["width"]), init="random")
-    model = model.to(device=ctx.device, dtype=torch.float64)
-    x, y = inputs.to(torch.float64), targets
-    optimizer = torch.optim.SGD(model.parameters(), lr=float(p["lr"]))
-    for _ in range(int(p["steps"])):  # full-batch gradient descent
-        optimizer.zero_grad()
-        nn.functional.cross_entropy(model(x), y).backward()
-        optimizer.step()
-    with LayerCapture(model) as capture:
-        loss = nn.functional.cross_entropy(model(x), y, reduction="sum")
-        torch.autograd.grad(loss, [m.weight for _, m in supported_layers(model)])
-    out: dict[str, list] = {path: [] for path in _kron_net_outputs(p)}
-    for name, record in capture.records.items():
-        sx, sg = record.input_covariance(), record.grad_covariance()
-        sx_eigs, sg_eigs = torch.linalg.eigvalsh(sx).flip(0), torch.linalg.eigvalsh(sg).flip(0)
-        explicit = torch.linalg.eigvalsh(torch.kron(sx, sg)).flip(0)
-        n = explicit.numel()
-        out["lambda_max/explicit"].append(float(explicit[0]))
-        out["lambda_max/product"].append(float(sx_eigs[0] * sg_eigs[0]))
-        for tag, q in (("kappa", 1.0), ("kappa_p50", 0.5), ("kappa_p80", 0.8)):
-            whole = kappa(explicit, q, rtol=default_rtol(n))
-            product = kappa(sx_eigs, q) * kappa(sg_eigs, q)
-            out[f"{tag}/explicit"].append(whole)
-            out[f"{tag}/product"].append(product)
-            if tag != "kappa":
-                out[f"{tag}/ratio"].append(whole / product)
-        out["kappa/rounding_bound"].append(n * torch.finfo(torch.float64).eps * out["kappa/product"][-1])
-        out["size/kronecker"].append(n)
-    return {path: (np.asarray(v, dtype=np.float64), ("layer",)) for path, v in out.items()}

@@ -33,7 +33,7 @@ Networks (param ``network``), float64, default PyTorch (Torch7-uniform) init:
   ``c_0 .. c_{K-1}`` on ``image_size``² inputs, then flatten and a bias-free ``Linear``.
 
 Random trials (dim ``trial``, ``trials`` of them) are chosen by hypothesis
-(:func:`lcsuite.experiments.common.hypothesis_examples`, seeded by ``ctx.seed``): depth
+(:func:`lcsuite.harness.sampling.hypothesis_examples`, seeded by ``ctx.seed``): depth
 ``1..max_depth``, every width/channel count, ``log10 alpha_k`` uniform in
 ``[log10 alpha_min, log10 alpha_max]``, and a seed for weights, inputs and ``c``/labels. Each
 trial reports the largest norm-wise relative error over layers between the scaled quantity and
@@ -59,9 +59,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from lcsuite.experiments import ExperimentContext, experiment
-from lcsuite.experiments.common import cpu_threads, hypothesis_examples
-from lcsuite.models import weight_layers
+from lcsuite.harness.experiments import ExperimentContext, experiment
+from lcsuite.harness.sampling import hypothesis_examples
+from lcsuite.papers.huang2020.experiments.signals import Signals, rel_err, scale_weights, signals
 
 NETWORKS = ("mlp", "conv")
 LOSSES = ("linear", "cross_entropy")
@@ -130,50 +130,6 @@ def loss_backward(loss: str, spec: NetSpec, batch: int) -> Callable[[torch.Tenso
         return lambda out: (out * weights).sum().backward()
     labels = torch.randint(0, outputs, (batch,), generator=generator)
     return lambda out: nn.functional.cross_entropy(out, labels, reduction="sum").backward()
-
-
-class Signals(NamedTuple):
-    """Per weight layer: inputs x_k, output-gradients g_k, weight-gradients (all detached)."""
-
-    inputs: list[torch.Tensor]
-    output_grads: list[torch.Tensor]
-    weight_grads: list[torch.Tensor]
-
-
-def signals(model: nn.Module, inputs: torch.Tensor, backward: Callable[[torch.Tensor], None]) -> Signals:
-    """Run forward and ``backward(output)``; collect x_k, g_k = dL/dh_k and dL/dW_k."""
-    layers = weight_layers(model)
-    layer_inputs, outputs = [], []
-
-    def record(module, args, out):
-        layer_inputs.append(args[0].detach().clone())
-        out.retain_grad()
-        outputs.append(out)
-
-    handles = [m.register_forward_hook(record) for m in layers]
-    model.zero_grad(set_to_none=True)
-    try:
-        final = model(inputs)
-    finally:
-        for handle in handles:
-            handle.remove()
-    backward(final)
-    return Signals(layer_inputs, [o.grad.detach().clone() for o in outputs],
-                   [m.weight.grad.detach().clone() for m in layers])
-
-
-def scale_weights(model: nn.Module, alphas) -> None:
-    with torch.no_grad():
-        for layer, alpha in zip(weight_layers(model), alphas):
-            layer.weight.mul_(float(alpha))
-
-
-def rel_err(measured: torch.Tensor, predicted: torch.Tensor) -> float:
-    """``‖measured − predicted‖ / ‖predicted‖`` (0 when both are 0)."""
-    denominator = torch.linalg.norm(predicted)
-    if denominator == 0:
-        return 0.0 if torch.linalg.norm(measured) == 0 else math.inf
-    return float(torch.linalg.norm(measured - predicted) / denominator)
 
 
 # --- one comparison -------------------------------------------------------------------------------
@@ -292,16 +248,15 @@ def rectifier_scaling(ctx: ExperimentContext) -> dict:
         raise ValueError(f"network must be one of {NETWORKS} and loss one of {LOSSES}, got {network!r}, {loss!r}")
     specs = hypothesis_examples(net_strategy(network, loss, params), int(params["trials"]), ctx.seed)
     rows: dict[str, list[float]] = {path: [] for path in _outputs(params)}
-    with cpu_threads(1):  # tiny networks: one thread is fastest and steady on a loaded machine
-        for index, spec in enumerate(specs):
-            for path, value in trial_errors(spec, loss, int(params["batch"]), int(params["image_size"])).items():
-                rows[path].append(value)
-            if index % 50 == 49:
-                ctx.progress(f"rectifier_scaling: {index + 1} trials")
-        for direction in DIRECTIONS:
-            alpha = float(params[f"alpha_{direction}"])
-            for depth in range(1, int(params["max_depth"]) + 1):
-                for what, value in equal_alpha_ratios(network, loss, alpha, depth, params, ctx.seed).items():
-                    rows[f"equal_alpha/{direction}/{what}"].append(value)
+    for index, spec in enumerate(specs):
+        for path, value in trial_errors(spec, loss, int(params["batch"]), int(params["image_size"])).items():
+            rows[path].append(value)
+        if index % 50 == 49:
+            ctx.progress(f"rectifier_scaling: {index + 1} trials")
+    for direction in DIRECTIONS:
+        alpha = float(params[f"alpha_{direction}"])
+        for depth in range(1, int(params["max_depth"]) + 1):
+            for what, value in equal_alpha_ratios(network, loss, alpha, depth, params, ctx.seed).items():
+                rows[f"equal_alpha/{direction}/{what}"].append(value)
     dims = _outputs(params)
     return {path: (np.asarray(values, dtype=np.float64), dims[path]) for path, values in rows.items()}

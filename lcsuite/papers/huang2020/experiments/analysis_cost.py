@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from lcsuite.conditioning import analyze, curvature_rows
-from lcsuite.experiments import ExperimentContext, experiment
+from lcsuite.harness.experiments import ExperimentContext, experiment
 from lcsuite.models import MLP
 
 PATHS = ("full", "sub", "factor")

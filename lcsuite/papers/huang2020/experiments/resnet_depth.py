@@ -41,20 +41,12 @@ import torch
 from torch import nn
 
 from lcsuite.conditioning import LayerCapture, lambda_max, symmetric_spectrum
-from lcsuite.experiments import ExperimentContext, experiment
-from lcsuite.experiments.common import load_cifar_train_test
+from lcsuite.harness.experiments import ExperimentContext, experiment
+from lcsuite.papers.huang2020.experiments.data import augment_option, cifar_train_test
 from lcsuite.models import cifar_net
 from lcsuite.train import seed_everything, train
 
-__all__ = ["classifier_input_statistics", "resnet_last_layer_depth", "augment_option"]
-
-
-def augment_option(name: str) -> str | None:
-    """The ``augment`` argument of :func:`lcsuite.train.train` for a claim's string param
-    (``"none"`` -> None, ``"crop_flip"`` -> itself)."""
-    if name not in ("none", "crop_flip"):
-        raise ValueError(f"augment must be 'none' or 'crop_flip', got {name!r}")
-    return None if name == "none" else name
+__all__ = ["classifier_input_statistics", "resnet_last_layer_depth"]
 
 
 def _batchnorm_buffers(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -144,7 +136,7 @@ def resnet_last_layer_depth(ctx: ExperimentContext) -> dict:
     if unknown:
         raise ValueError(f"loss_depths {sorted(unknown)} are not in depths {depths}")
     image_size = int(p["image_size"])
-    train_data, _ = load_cifar_train_test(ctx, train_size=int(p["train_size"]), test_size=0,
+    train_data, _ = cifar_train_test(ctx, train_size=int(p["train_size"]), test_size=0,
                                           num_classes=int(p["num_classes"]),
                                           image_size=None if image_size == 32 else image_size)
     train_data = train_data.to(ctx.device)
