@@ -11,7 +11,8 @@ from executor_toys import RaiseTask, WriteTask, square_result
 from lcsuite.harness.executors import ClusterOptions, TaskOutcome, load_cluster_options, run_tasks
 from lcsuite.harness.executors.options import options_from_mapping, submitit_parameters
 from lcsuite.harness.executors.progress import ProgressClock, last_progress, parse_progress, report_progress
-from lcsuite.harness.executors.task import atomic_write_path, check_task_keys
+from lcsuite.harness.atomic import atomic_write_path
+from lcsuite.harness.executors.task import check_task_keys
 
 
 def test_inline_runs_in_order_records_errors_and_skips_done(tmp_path):

@@ -28,7 +28,8 @@ from typing import Any, Iterable, Iterator
 
 from lcsuite.harness.enums import Verdict
 from lcsuite.harness.spec import ItemSpec, split_key
-from lcsuite.harness.store import SCHEMA_VERSION, TEMP_SUFFIX, temp_path
+from lcsuite.harness.atomic import TEMP_SUFFIX, atomic_write_path
+from lcsuite.harness.store import SCHEMA_VERSION
 
 __all__ = [
     "RunError",
@@ -156,15 +157,13 @@ class VerdictRecord:
         return cls(**data)
 
 
+def _write_text(path: Path, text: str) -> None:
+    with atomic_write_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
 def _write_json(path: Path, value: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(path)
-    try:
-        tmp.write_text(json.dumps(value, indent=1, sort_keys=True, default=str), encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    _write_text(path, json.dumps(value, indent=1, sort_keys=True, default=str))
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -219,14 +218,8 @@ def open_run(results_dir: Path, run_id: str, tier: str) -> RunInfo:
         else:
             info = RunInfo(run_dir, run_id, tier, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
             _write_json(run_dir / RUN_FILE, info.to_dict())
-    _write_json_text(Path(results_dir) / LATEST_FILE, run_id + "\n")
+    _write_text(Path(results_dir) / LATEST_FILE, run_id + "\n")
     return info
-
-
-def _write_json_text(path: Path, text: str) -> None:
-    tmp = temp_path(path)
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def add_to_plan(run_dir: Path, entries: Iterable[PlanEntry]) -> RunInfo:

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import secrets
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from lcsuite.harness.atomic import atomic_write_path
 from lcsuite.harness.enums import MeasurementStatus
 from lcsuite.harness.quantities import Quantity
 from lcsuite.harness.spec import ItemSpec, canonical_json
@@ -40,12 +39,10 @@ __all__ = [
     "write_item",
     "read_item",
     "copy_item",
-    "temp_path",
-    "TEMP_SUFFIX",
+    "array_sha256",
 ]
 
 SCHEMA_VERSION = 2
-TEMP_SUFFIX = ".tmp"
 
 
 class CorruptResult(Exception):
@@ -103,37 +100,25 @@ def array_sha256(values: np.ndarray) -> str:
     return hashlib.sha256(header + values.tobytes()).hexdigest()
 
 
-def temp_path(path: Path) -> Path:
-    """A fresh temporary name beside ``path`` (``.<name>.<random>.tmp``)."""
-    return path.with_name(f".{path.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
-
-
 def write_item(path: Path, item: StoredItem) -> Path:
     """Write ``item`` to ``path`` atomically (temporary file, then rename); returns the path."""
     import h5py
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     meta = item.meta()
-    tmp = temp_path(path)
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["schema_version"] = SCHEMA_VERSION
-            for name, value in meta.items():
-                f.attrs[name] = value if isinstance(value, str) else canonical_json(value)
-            f.attrs["meta_sha256"] = _digest(canonical_json(meta))
-            group = f.create_group("quantities")
-            for qpath, quantity in item.quantities.items():
-                dataset = group.create_dataset(qpath, data=quantity.values)
-                dataset.attrs["dims"] = json.dumps(list(quantity.dims))
-                dataset.attrs["timing"] = bool(quantity.timing)
-                dataset.attrs["sha256"] = array_sha256(quantity.values)
-            f.flush()
-            f.attrs["complete"] = True
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_write_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["schema_version"] = SCHEMA_VERSION
+        for name, value in meta.items():
+            f.attrs[name] = value if isinstance(value, str) else canonical_json(value)
+        f.attrs["meta_sha256"] = _digest(canonical_json(meta))
+        group = f.create_group("quantities")
+        for qpath, quantity in item.quantities.items():
+            dataset = group.create_dataset(qpath, data=quantity.values)
+            dataset.attrs["dims"] = json.dumps(list(quantity.dims))
+            dataset.attrs["timing"] = bool(quantity.timing)
+            dataset.attrs["sha256"] = array_sha256(quantity.values)
+        f.flush()
+        f.attrs["complete"] = True
     item.path = path
     return path
 
@@ -201,14 +186,7 @@ def read_item(path: Path) -> StoredItem:
 def copy_item(source: Path, destination: Path) -> StoredItem:
     """Verify ``source``, then copy it (never a link) to ``destination`` atomically."""
     item = read_item(source)
-    destination = Path(destination)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(destination)
-    try:
+    with atomic_write_path(destination) as tmp:
         shutil.copyfile(source, tmp)
-        os.replace(tmp, destination)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     item.path = destination
     return item

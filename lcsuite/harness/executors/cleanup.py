@@ -2,7 +2,7 @@
 
 Temporary files are recognised by name:
 
-- ``.<name>.<writer>.<hex>.tmp``: written by :func:`~lcsuite.harness.executors.task.atomic_write_path`
+- ``.<name>.<writer>.<hex>.tmp``: written by :func:`~lcsuite.harness.atomic.atomic_write_path`
   (``<writer>`` is a job token such as ``slurm-123_4``) or by the result store;
 - ``<job id>_<task>_result.pkl.save_tmp``: submitit's half-written result pickles.
 
@@ -21,7 +21,7 @@ from typing import Iterable
 
 from lcsuite.harness.executors.manifest import Manifest
 from lcsuite.harness.executors.queue import JobInfo, classify
-from lcsuite.harness.executors.task import TEMP_SUFFIX
+from lcsuite.harness.atomic import TEMP_SUFFIX
 
 __all__ = ["clean_stale_temp_files", "temp_file_writer", "live_job_tokens"]
 

@@ -31,7 +31,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lcsuite.harness.executors.task import TASK_STATES, atomic_write_path
+from lcsuite.harness.atomic import atomic_write_path
+from lcsuite.harness.executors.task import TASK_STATES
 
 __all__ = ["MANIFEST_NAME", "MANIFEST_FORMAT", "JOBS_DIR", "ManifestEntry", "Manifest",
            "read_manifest", "write_manifest", "utc_now"]

@@ -5,7 +5,7 @@ A task is a picklable object with
 - ``key``: a stable, non-empty string naming it (unique within one run; it names the task in
   the manifest, in ``status`` and in progress lines);
 - ``__call__()``: computes the task, writes its own result file atomically (see
-  :func:`atomic_write_path`) and returns a small picklable summary;
+  :func:`lcsuite.harness.atomic.atomic_write_path`) and returns a small picklable summary;
 - optionally ``is_done() -> bool``: True when its result already exists. Executors skip such
   tasks, and a requeued or resubmitted task that finished in an earlier attempt is not redone.
 
@@ -16,14 +16,10 @@ what happens after a Slurm time limit or preemption requeues it.
 from __future__ import annotations
 
 import os
-import re
-import secrets
-import socket
 import traceback
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, Sequence, runtime_checkable
+
 
 __all__ = [
     "Task",
@@ -32,13 +28,9 @@ __all__ = [
     "check_task_keys",
     "task_is_done",
     "run_task_safely",
-    "job_token",
-    "atomic_write_path",
-    "TEMP_SUFFIX",
 ]
 
 TASK_STATES = ("done", "running", "pending", "failed")
-TEMP_SUFFIX = ".tmp"
 TASK_KEY_ENV = "LCSUITE_TASK_KEY"
 
 
@@ -121,41 +113,3 @@ def run_task_safely(task: Any, job_id: str | None = None) -> TaskOutcome:
         else:
             os.environ[TASK_KEY_ENV] = previous
     return TaskOutcome(task.key, "done", summary=summary, job_id=job_id)
-
-
-def job_token() -> str:
-    """Who is writing, as it appears in the manifest: ``slurm-<job id>``, ``local-<job id>``
-    or ``inline-<host>``. Never a bare process id (pids mean nothing across nodes)."""
-    array_id, index = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
-    if array_id and index:
-        return f"slurm-{array_id}_{index}"
-    if os.environ.get("SLURM_JOB_ID"):
-        return f"slurm-{os.environ['SLURM_JOB_ID']}"
-    if os.environ.get("SUBMITIT_LOCAL_JOB_ID"):
-        return f"local-{os.environ['SUBMITIT_LOCAL_JOB_ID']}"
-    return "inline-" + re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname())
-
-
-def temp_name(final: Path, token: str | None = None) -> Path:
-    """``.<name>.<writer token>.<hex>.tmp`` beside ``final`` (the store's temp-file shape)."""
-    return final.with_name(f".{final.name}.{token or job_token()}.{secrets.token_hex(3)}{TEMP_SUFFIX}")
-
-
-@contextmanager
-def atomic_write_path(final: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``final``; on success rename it onto ``final``.
-
-    The temporary name carries the writer's :func:`job_token`, so that
-    :func:`lcsuite.harness.executors.cleanup.clean_stale_temp_files` can tell a live writer's
-    file from a dead one's by the manifest, not by process id. On an exception the temporary
-    file is removed and the exception propagates.
-    """
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_name(final)
-    try:
-        yield tmp
-        os.replace(tmp, final)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
