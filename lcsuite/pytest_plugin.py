@@ -12,6 +12,11 @@ process that collects (the xdist controller, or the single process) writes the p
 collected items when the run starts, and after the last item prints the verdict table read back
 from the run directory, so items that never finished show as missing.
 
+Executors (``--lc-executor``): ``inline`` measures items in this process and its xdist workers;
+``local`` and ``slurm`` hand the items still to do to local processes or Slurm job-array tasks
+(:mod:`lcsuite.harness.executors`, through submitit), wait for them, and judge them here from the
+stored results; ``--lc-submit-only`` stops after submitting.
+
 Exit status: 0 when no item is contradicted, failed or errored (inconclusive allowed); 1 when
 some item is contradicted or failed; 2 for pytest's own (usage, interrupted, a malformed claim
 file); :data:`EXIT_ERRORED` (6) when an item errored or is missing (a crash must never pass).
@@ -54,6 +59,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "(recorded in every result)")
     group.addoption("--lc-claims", action="store_true", default=False,
                     help="strict collection: every collected .toml file must be a valid claim file")
+    _add_executor_options(group)
+
+
+def _add_executor_options(group) -> None:
+    group.addoption("--lc-executor", choices=("inline", "local", "slurm"), default="inline",
+                    help="who measures the items: this process (and its xdist workers; the default), local "
+                         "processes, or Slurm job-array tasks (through submitit); then they are judged here")
+    group.addoption("--lc-submit-only", action="store_true", default=False,
+                    help="local/slurm: submit the items still to do, write the manifest, and stop; judge later "
+                         "with 'lcsuite collect RUN' or pytest on the same --lc-run-id")
+    group.addoption("--lc-collect-only", action="store_true", default=False,
+                    help="local/slurm: submit nothing; wait for the jobs of the run's manifest and judge the items")
+    group.addoption("--lc-slurm-config", default=None, metavar="FILE",
+                    help="cluster options file ([tool.lcsuite.slurm] of a TOML file; default: pyproject.toml's)")
+    for name, kind, text in (("partition", str, "Slurm partition"), ("account", str, "Slurm account"),
+                             ("qos", str, "Slurm QoS"), ("gpus_per_task", int, "GPUs per array task"),
+                             ("cpus_per_task", int, "CPUs per array task"), ("mem_gb", float, "memory per array task (GiB)"),
+                             ("time_min", int, "time limit per array task (minutes); past it the item is requeued"),
+                             ("array_parallelism", int, "array tasks running at once"),
+                             ("items_per_task", int, "items packed into one array task, run concurrently on its GPU")):
+        group.addoption(f"--lc-slurm-{name.replace('_', '-')}", dest=f"lc_slurm_{name}", type=kind, default=None,
+                        metavar=name.split("_")[0].upper(), help=text)
+    group.addoption("--lc-slurm-sbatch", action="append", default=None, metavar="FLAG",
+                    help="an extra sbatch flag, e.g. --lc-slurm-sbatch=--constraint=h100 (repeatable)")
 
 
 def _session(config: pytest.Config) -> LcSession:
@@ -109,11 +138,20 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector):
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_runtestloop(session: pytest.Session) -> None:
-    """Let the other claims run when the only collection errors are malformed claim files."""
+def pytest_runtestloop(session: pytest.Session) -> bool | None:
+    """Let the other claims run when the only collection errors are malformed claim files; with
+    a local or Slurm executor, hand the items to it first (and stop there with --lc-submit-only)."""
     state = _session(session.config)
     if state.claim_collect_errors and session.testsfailed == len(state.claim_collect_errors):
         session.config.option.continue_on_collection_errors = True
+    if state.executor != "inline" and not state.is_worker:
+        items = [item for item in session.items if isinstance(item, ClaimItem)]
+        try:
+            if items and state.dispatch(items):
+                return True  # submit-only: nothing is judged in this session
+        except (runs.RunError, ValueError, RuntimeError) as exc:
+            raise pytest.UsageError(f"--lc-executor {state.executor}: {exc}") from None
+    return None
 
 
 def pytest_report_teststatus(report, config):
@@ -131,6 +169,12 @@ def pytest_terminal_summary(terminalreporter) -> None:
     from lcsuite.reporting.table import render_table
 
     state = _session(terminalreporter.config)
+    if state.submitted is not None:
+        terminalreporter.write_sep("=", f"lcsuite: submitted to {state.executor} (run {state.run_id})")
+        terminalreporter.write_line(f"{len(state.submitted)} items submitted; the others were done or still queued. "
+                                    f"Follow them with 'lcsuite status {state.run_dir}'; judge them with "
+                                    f"'lcsuite collect {state.run_dir}'.")
+        return
     records = state.session_records()
     if not records:
         return
@@ -146,7 +190,7 @@ def pytest_terminal_summary(terminalreporter) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     state = _session(session.config)
-    if state.is_worker:
+    if state.is_worker or state.submitted is not None:  # submit-only: nothing was judged
         return
     if state.claim_collect_errors and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         session.exitstatus = pytest.ExitCode.INTERRUPTED  # a malformed claim file fails the run
@@ -198,9 +242,15 @@ class ClaimItem(pytest.Item):
         return self.claim.item_spec(state.tier, self.name, self.grid_point, state.allow_unverified)
 
     def runtest(self) -> None:
-        from lcsuite.harness.runner import run_item
+        from lcsuite.harness.runner import judge_after_executor, run_item
 
-        record = run_item(self.claim, self.name, self.grid_point, _session(self.config).run_settings())
+        state = _session(self.config)
+        if state.executor == "inline":
+            record = run_item(self.claim, self.name, self.grid_point, state.run_settings())
+        else:
+            key = self.spec(state).key
+            record = judge_after_executor(self.claim, self.name, self.grid_point, state.run_settings(),
+                                          state.outcomes.get(key), state.reused.get(key))
         self.user_properties.append((VERDICT_PROPERTY, record.verdict))
         verdict = Verdict(record.verdict)
         if verdict.is_red or verdict.is_error:

@@ -1,7 +1,10 @@
 """Test configuration: pytester for the plugin tests; data-file digests cached in a temporary
-folder, never in the user's cache; the environment for executor jobs."""
+folder, never in the user's cache; the environment for executor jobs; a usable Slurm (the
+integration tests skip without one, naming `.ci/slurm up`, unless LCSUITE_REQUIRE_SLURM=1)."""
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -35,3 +38,37 @@ def executor_env(monkeypatch):
     if os.environ.get("PYTHONPATH"):
         paths.append(os.environ["PYTHONPATH"])
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))
+
+
+REQUIRE_ENV = "LCSUITE_REQUIRE_SLURM"
+
+
+def _answer(command: list[str]) -> str | None:
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=15)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def _slurm_problem() -> str | None:
+    """Why there is no usable Slurm with accounting here, or None."""
+    for tool in ("sbatch", "srun", "squeue", "sacct", "sinfo", "sacctmgr", "scontrol", "scancel"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not on PATH"
+    nodes = _answer(["sinfo", "-h", "-N", "-o", "%T"])
+    if not nodes or not {"idle", "mixed", "allocated"} & set(nodes.split()):
+        return f"sinfo shows no usable node ({(nodes or 'no answer').strip()})"
+    if _answer(["sacctmgr", "-n", "-P", "list", "cluster", "format=cluster"]) is None:
+        return "accounting (slurmdbd) does not answer"
+    return None
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster():
+    problem = _slurm_problem()
+    if problem:
+        message = f"no usable Slurm here: {problem}; bring one up with `.ci/slurm up` (as root)"
+        if os.environ.get(REQUIRE_ENV) == "1":
+            pytest.fail(f"{message} ({REQUIRE_ENV}=1 requires it)", pytrace=False)
+        pytest.skip(message)

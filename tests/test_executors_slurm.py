@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import time
 
@@ -20,40 +19,8 @@ from lcsuite.harness.executors import ClusterOptions, collect, read_manifest, ru
 
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("executor_env", "slurm_cluster")]
 
-REQUIRE_ENV = "LCSUITE_REQUIRE_SLURM"
 OPTIONS = ClusterOptions(time_min=5)
 BOUND_S = 45  # from a job's end to its tasks' outcomes: grace 3 s + polling + scheduler latency
-
-
-def _answer(command: list[str]) -> str | None:
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=15)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout if done.returncode == 0 else None
-
-
-def _slurm_problem() -> str | None:
-    """Why there is no usable Slurm with accounting here, or None."""
-    for tool in ("sbatch", "srun", "squeue", "sacct", "sinfo", "sacctmgr", "scontrol", "scancel"):
-        if shutil.which(tool) is None:
-            return f"{tool} is not on PATH"
-    nodes = _answer(["sinfo", "-h", "-N", "-o", "%T"])
-    if not nodes or not {"idle", "mixed", "allocated"} & set(nodes.split()):
-        return f"sinfo shows no usable node ({(nodes or 'no answer').strip()})"
-    if _answer(["sacctmgr", "-n", "-P", "list", "cluster", "format=cluster"]) is None:
-        return "accounting (slurmdbd) does not answer"
-    return None
-
-
-@pytest.fixture(scope="module")
-def slurm_cluster():
-    problem = _slurm_problem()
-    if problem:
-        message = f"no usable Slurm here: {problem}; bring one up with `.ci/slurm up` (as root)"
-        if os.environ.get(REQUIRE_ENV) == "1":
-            pytest.fail(f"{message} ({REQUIRE_ENV}=1 requires it)", pytrace=False)
-        pytest.skip(message)
 
 
 def _scheduler(*command: str) -> str:

@@ -25,10 +25,12 @@ from typing import Any, Mapping
 import lcsuite
 from lcsuite.data import data_digests
 from lcsuite.harness import provenance as prov
+from lcsuite.harness.atomic import job_token
 from lcsuite.harness.determinism import ITEM_THREADS, deterministic, seed_all
 from lcsuite.harness.enums import MeasurementStatus
 from lcsuite.harness.experiments import EXPERIMENTS, ExperimentContext, get_experiment
 from lcsuite.harness.quantities import Quantity, QuantityError, as_quantity, stack_seeds
+from lcsuite.harness.reuse import reuse_problems
 from lcsuite.harness.runs import item_file
 from lcsuite.harness.spec import ItemSpec
 from lcsuite.harness.store import StoredItem, write_item
@@ -200,7 +202,8 @@ def measure(spec: ItemSpec, settings: MeasureSettings, timeout_s: float | None =
         "started_at": started_at, "elapsed_s": time.perf_counter() - start, "timings": outcome.timings,
         "seeds_measured": list(spec.seeds[: len(outcome.per_seed)]), "data": outcome.data,
         "versions": versions, "device": device, "determinism": determinism, "code": manifest,
-        "git_commit": git_commit(), "executor": settings.executor, "run_id": settings.run_dir.name,
+        "git_commit": git_commit(), "executor": settings.executor, "job": job_token(),
+        "run_id": settings.run_dir.name,
     }
     digests = {key: sha for entry in outcome.data for key, sha in data_digests(entry).items()}
     item = StoredItem(
@@ -214,7 +217,8 @@ def measure(spec: ItemSpec, settings: MeasureSettings, timeout_s: float | None =
 
 @dataclass(frozen=True)
 class ItemTask:
-    """One item to measure into ``settings.run_dir``; picklable, for any executor."""
+    """One item to measure into ``settings.run_dir``; picklable, for any executor
+    (:mod:`lcsuite.harness.executors`: ``key``, ``__call__``, ``is_done``)."""
 
     spec: ItemSpec
     settings: MeasureSettings
@@ -223,6 +227,11 @@ class ItemTask:
     @property
     def key(self) -> str:
         return self.spec.key
+
+    def is_done(self) -> bool:
+        """The run already holds a valid result of this item (a rerun or requeue skips it)."""
+        path = item_file(self.settings.run_dir, self.key)
+        return reuse_problems(path, self.spec, self.settings.device, self.settings.data_root)[0] is not None
 
     def __call__(self) -> dict[str, str]:
         item = measure(self.spec, self.settings, self.timeout_s)

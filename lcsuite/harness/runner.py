@@ -17,7 +17,7 @@ from lcsuite.harness.runs import VerdictRecord, item_file, write_verdict
 from lcsuite.harness.spec import ItemSpec
 from lcsuite.harness.store import CorruptResult, StoredItem, read_item
 
-__all__ = ["RunSettings", "run_item", "judge_stored"]
+__all__ = ["RunSettings", "Prepared", "prepare_item", "item_task", "run_item", "judge_stored", "judge_after_executor"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,29 @@ def _candidates(settings: RunSettings, key: str) -> list[tuple[str, Path]]:
     return candidates
 
 
+@dataclass
+class Prepared:
+    """An item before measurement: its spec, and the stored result that may stand in for it."""
+
+    spec: ItemSpec
+    stored: StoredItem | None
+    reused_from: str | None
+    note: str
+
+
+def prepare_item(claim, item: str, grid_point: dict, settings: RunSettings) -> Prepared:
+    """The item's spec, and a valid stored result to reuse when asked (copied into the run)."""
+    spec = claim.item_spec(settings.tier, item, grid_point, settings.allow_unverified)
+    stored, reused_from, note = find_reusable(_candidates(settings, spec.key), item_file(settings.run_dir, spec.key),
+                                              spec, settings.measure.device, settings.measure.data_root)
+    return Prepared(spec, stored, reused_from, note)
+
+
+def item_task(claim, prepared: Prepared, settings: RunSettings) -> ItemTask:
+    """The task that measures a prepared item into the run (for any executor)."""
+    return ItemTask(prepared.spec, settings.measure, claim.tiers[settings.tier].timeout_s)
+
+
 def judge_stored(claim, spec: ItemSpec, path: Path, *, reused_from: str | None = None, note: str = "") -> VerdictRecord:
     """Judge the result file at ``path`` (an error verdict when it cannot be read)."""
     try:
@@ -64,15 +87,30 @@ def judge_stored(claim, spec: ItemSpec, path: Path, *, reused_from: str | None =
 
 
 def run_item(claim, item: str, grid_point: dict, settings: RunSettings) -> VerdictRecord:
-    """Reuse or measure one item, judge it, store the verdict; returns the verdict record."""
-    spec = claim.item_spec(settings.tier, item, grid_point, settings.allow_unverified)
-    target = item_file(settings.run_dir, spec.key)
-    stored, reused_from, note = find_reusable(_candidates(settings, spec.key), target, spec,
-                                              settings.measure.device, settings.measure.data_root)
-    if stored is None:
-        ItemTask(spec, settings.measure, claim.tiers[settings.tier].timeout_s)()
-        record = judge_stored(claim, spec, target, note=note)
+    """Inline: reuse or measure one item, judge it, store the verdict; returns the verdict record."""
+    prepared = prepare_item(claim, item, grid_point, settings)
+    if prepared.stored is None:
+        item_task(claim, prepared, settings)()
+        record = judge_stored(claim, prepared.spec, item_file(settings.run_dir, prepared.spec.key), note=prepared.note)
     else:
-        record = judge(claim, stored, reused_from=reused_from, note=note)
+        record = judge(claim, prepared.stored, reused_from=prepared.reused_from, note=prepared.note)
+    write_verdict(settings.run_dir, record)
+    return record
+
+
+def judge_after_executor(claim, item: str, grid_point: dict, settings: RunSettings, outcome,
+                         reused_from: str | None = None) -> VerdictRecord:
+    """Judge an item an executor measured (or found done); ``outcome`` is its TaskOutcome, or
+    None when the item was reused before submission (``reused_from``: the run it came from). A
+    task that failed without a result is an error naming the job, its scheduler state and log."""
+    spec = claim.item_spec(settings.tier, item, grid_point, settings.allow_unverified)
+    path = item_file(settings.run_dir, spec.key)
+    if outcome is not None and outcome.state != "done" and not path.exists():
+        message = outcome.error or f"task {outcome.state} without a result"
+        where = f" (job {outcome.job_id}, {outcome.job_state or outcome.state}, log {outcome.log_path})"
+        record = error_record(spec, message + where, ref=claim.ref, statement=claim.statement)
+    else:
+        reused = reused_from or (settings.run_dir.name if outcome is None or outcome.already_done else None)
+        record = judge_stored(claim, spec, path, reused_from=reused)
     write_verdict(settings.run_dir, record)
     return record

@@ -82,18 +82,21 @@ def new_run_id() -> str:
 
 @dataclass
 class PlanEntry:
-    """One planned item: its spec and the claim's words (shown even when it never finished)."""
+    """One planned item: its spec, the claim's words (shown even when it never finished) and the
+    claim file it came from (to judge the run again: ``lcsuite collect``)."""
 
     spec: ItemSpec
     ref: str = ""
     statement: str = ""
+    source: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"spec": self.spec.to_dict(), "ref": self.ref, "statement": self.statement}
+        return {"spec": self.spec.to_dict(), "ref": self.ref, "statement": self.statement, "source": self.source}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "PlanEntry":
-        return cls(ItemSpec.from_dict(data["spec"]), data.get("ref", ""), data.get("statement", ""))
+        return cls(ItemSpec.from_dict(data["spec"]), data.get("ref", ""), data.get("statement", ""),
+                   data.get("source", ""))
 
 
 @dataclass

@@ -20,6 +20,9 @@ from lcsuite.harness.runner import RunSettings
 __all__ = ["LcSession", "is_claim_file"]
 
 DATA_ENV = "LCSUITE_DATA"
+CLUSTER_OPTIONS = ("partition", "gpus_per_task", "cpus_per_task", "mem_gb", "time_min", "account", "qos",
+                   "array_parallelism", "items_per_task")
+"""``--lc-slurm-<name>`` options, each overriding the same key of the cluster options file."""
 
 
 def is_claim_file(path: Path) -> bool:
@@ -50,13 +53,23 @@ class LcSession:
         self._run: runs.RunInfo | None = None
         self._cuda_count: int | None = None
         self._tier: str | None = config.getoption("lc_tier")
+        self.executor = config.getoption("lc_executor")
+        self.outcomes: dict[str, Any] = {}
+        self.reused: dict[str, str | None] = {}
+        self.submitted: list[str] | None = None
         if self.worker_info is not None:
             self.run_id = self.worker_info["run_id"]
             self._tier = self.worker_info["tier"]
             self._cuda_count = int(self.worker_info["cuda_count"])
             self.reuse_from = Path(self.worker_info["reuse_from"]) if self.worker_info["reuse_from"] else None
         else:
+            self._check_executor()
             self._choose_run()
+
+    def _check_executor(self) -> None:
+        if self.executor != "inline" and self.config.getoption("numprocesses", None):
+            raise runs.RunError(f"-n cannot be combined with --lc-executor {self.executor}: the executor runs "
+                                "the items (drop -n, or use --lc-executor inline)")
 
     def _choose_run(self) -> None:
         option = self.config.getoption("lc_run_id")
@@ -135,7 +148,8 @@ class LcSession:
     # planning ----------------------------------------------------------------------------------
     def plan_from_items(self, items) -> None:
         """Inline: plan the collected claim items."""
-        entries = [runs.PlanEntry(item.spec(self), item.claim.ref, item.claim.statement) for item in items]
+        entries = [runs.PlanEntry(item.spec(self), item.claim.ref, item.claim.statement, str(item.claim.path))
+                   for item in items]
         self._plan(entries)
 
     def plan_from_node_ids(self, ids) -> None:
@@ -154,7 +168,7 @@ class LcSession:
             claim = claims[path]
             point = dict(claim.items())[name]
             entries.append(runs.PlanEntry(claim.item_spec(self.tier, name, point, self.allow_unverified),
-                                          claim.ref, claim.statement))
+                                          claim.ref, claim.statement, str(claim.path)))
         self._plan(entries)
 
     def _plan(self, entries: list[runs.PlanEntry]) -> None:
@@ -170,7 +184,7 @@ class LcSession:
         data = self.config.getoption("lc_data") or os.environ.get(DATA_ENV)
         device = "cpu" if self.tier == Tier.SMOKE or self.cuda_count == 0 else "cuda"
         measure = MeasureSettings(self.run_dir, device, Path(data) if data else None,
-                                  bool(self.config.getoption("lc_download")))
+                                  bool(self.config.getoption("lc_download")), executor=self.executor)
         return RunSettings(measure, self.tier, bool(self.config.getoption("lc_rerun")), self.reuse_from,
                            self.allow_unverified)
 
@@ -189,3 +203,44 @@ class LcSession:
     def session_worst_verdict(self) -> Verdict | None:
         records = self.session_records()
         return Verdict.worst(r.verdict for r in records) if records else None
+
+    # executors other than inline ------------------------------------------------------------------
+    def cluster_options(self):
+        """The options file (or pyproject's ``[tool.lcsuite.slurm]``), then ``--lc-slurm-*``; a run
+        submitted before keeps the options of its manifest unless given again."""
+        from lcsuite.harness.executors import load_cluster_options, options_from_mapping, read_manifest
+
+        overrides = {name: self.config.getoption(f"lc_slurm_{name}") for name in CLUSTER_OPTIONS}
+        overrides["extra_sbatch"] = tuple(self.config.getoption("lc_slurm_sbatch") or ()) or None
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        try:
+            manifest = read_manifest(self.run_dir)
+            if manifest is not None and manifest.options and not self.config.getoption("lc_slurm_config"):
+                return options_from_mapping({**manifest.options, **overrides}, source=str(manifest.path))
+            return load_cluster_options(self.config.getoption("lc_slurm_config"), overrides, self.config.rootpath)
+        except ValueError as exc:
+            raise runs.RunError(str(exc)) from None
+
+    def dispatch(self, items) -> bool:
+        """Hand the items still to do to the executor (local or Slurm) and wait for them; with
+        ``--lc-submit-only`` stop after submitting (returns True), with ``--lc-collect-only``
+        submit nothing and wait for what the manifest holds."""
+        from lcsuite.harness.executors import collect, read_manifest, submit
+        from lcsuite.harness.runner import item_task, prepare_item
+
+        settings, tasks = self.run_settings(), []
+        for item in items:
+            prepared = prepare_item(item.claim, item.name, item.grid_point, settings)
+            if prepared.stored is None:
+                tasks.append(item_task(item.claim, prepared, settings))
+            elif prepared.reused_from != self.run_id:  # from another run; this run's own results need no label
+                self.reused[prepared.spec.key] = prepared.reused_from
+        collect_only = self.config.getoption("lc_collect_only")
+        if tasks and not collect_only:
+            submit(tasks, self.run_dir, self.executor, self.cluster_options(), clean_dirs=[self.run_dir])
+        if self.config.getoption("lc_submit_only"):
+            self.submitted = [task.key for task in tasks]
+            return True
+        if read_manifest(self.run_dir) is not None:
+            self.outcomes = {outcome.key: outcome for outcome in collect(self.run_dir, wait=True)}
+        return False

@@ -1,0 +1,5 @@
+import sys
+
+from lcsuite.cli import main
+
+sys.exit(main())
