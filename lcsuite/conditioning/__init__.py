@@ -3,8 +3,10 @@
 - :func:`analyze` → :class:`Analysis`: per-layer spectra of ``Sx = E[x xᵀ]``, ``Sg = E[g gᵀ]``,
   ``λ_max`` and ``kappa_p`` of ``Sx ⊗ Sg`` (Proposition 1), magnitudes, dying/full units and
   the weight-domination ratio.
-- :class:`LayerCapture`: float64 running statistics of every Linear/Conv2d layer's input and
+- :class:`LayerCapture`: float64 running statistics of every analysed layer's input and
   output-gradient (conv as ``"channel"`` or ``"patch"`` rows).
+- :data:`LAYER_TYPES` / :class:`LayerType`: which layers are analysed and how their inputs and
+  output-gradients become rows (Linear and Conv2d built in; plugins register more).
 - :mod:`~lcsuite.conditioning.spectrum`: spectra, ``λ_max``, ``kappa_p``, Kronecker spectra.
 - :func:`capture_passes`, :func:`weights_requiring_grad`, :func:`layer_analyses`: the passes
   ``analyze`` records and the step from records to :class:`LayerAnalysis` (shared with the
@@ -15,8 +17,9 @@ Conventions are in :mod:`lcsuite.conditioning.conventions`.
 """
 
 from lcsuite.conditioning.analyze import Analysis, LayerAnalysis, analyze, layer_analyses
-from lcsuite.conditioning.capture import LayerCapture, LayerRecord, supported_layers
+from lcsuite.conditioning.capture import LayerCapture, LayerRecord
 from lcsuite.conditioning.conventions import ConvMode, FisherType, LossType
+from lcsuite.conditioning.layer_types import LAYER_TYPES, LayerType, supported_layers
 from lcsuite.conditioning.exact import ExactCurvature, curvature_parameter_names, curvature_rows, exact_curvature
 from lcsuite.conditioning.passes import capture_passes, weights_requiring_grad
 from lcsuite.conditioning.spectrum import (
@@ -45,6 +48,8 @@ __all__ = [
     "LayerCapture",
     "LayerRecord",
     "supported_layers",
+    "LAYER_TYPES",
+    "LayerType",
     "ConvMode",
     "FisherType",
     "LossType",

@@ -15,7 +15,7 @@ import torch
 from tabulate import tabulate
 from torch import nn
 
-from lcsuite.conditioning.capture import LayerCapture, LayerRecord, supported_layers
+from lcsuite.conditioning.capture import LayerCapture, LayerRecord
 from lcsuite.conditioning.conventions import ConvMode, FisherType, LossType
 from lcsuite.conditioning.passes import capture_passes, weights_requiring_grad
 from lcsuite.conditioning.spectrum import (
@@ -318,8 +318,6 @@ def analyze(
     _check_data(inputs, targets)
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if not supported_layers(model):
-        raise ValueError(f"{type(model).__name__} has no nn.Linear or nn.Conv2d layer to analyse")
     targets = targets.to(torch.long)
     num_examples = inputs.shape[0]
     step = num_examples if batch_size is None else batch_size

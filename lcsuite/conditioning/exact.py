@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, vjp, vmap
 
-from lcsuite.conditioning.capture import supported_layers
+from lcsuite.conditioning.layer_types import require_layers, supported_layers
 from lcsuite.conditioning.conventions import FisherType
 
 __all__ = ["ExactCurvature", "exact_curvature", "curvature_rows", "curvature_parameter_names"]
@@ -97,9 +97,7 @@ def _check_classification(logits: torch.Tensor, targets: torch.Tensor | None):
 
 def _weight_layout(model: nn.Module) -> tuple[list[str], list[str], dict[str, torch.Tensor]]:
     """Module paths, their weight keys and the detached weights of every Linear/Conv2d layer."""
-    layers = supported_layers(model)
-    if not layers:
-        raise ValueError(f"{type(model).__name__} has no nn.Linear or nn.Conv2d layer")
+    layers = require_layers(model)
     names = [name for name, _ in layers]
     weight_keys = curvature_parameter_names(model)
     weights = {key: model.get_submodule(n).weight.detach() for key, n in zip(weight_keys, names)}
