@@ -12,6 +12,8 @@
   ``analyze`` records and the step from records to :class:`LayerAnalysis` (shared with the
   training monitor, :mod:`lcsuite.monitor`).
 - :func:`exact_curvature`: exact full FIM / second moment ``M`` for small networks.
+- :func:`preserved_state`: restores a model's buffers, modes, ``requires_grad`` flags and
+  frozen gradients after measuring it.
 
 Conventions are in :mod:`lcsuite.conditioning.conventions`.
 """
@@ -22,6 +24,7 @@ from lcsuite.conditioning.conventions import ConvMode, FisherType, LossType
 from lcsuite.conditioning.layer_types import LAYER_TYPES, LayerType, supported_layers
 from lcsuite.conditioning.exact import ExactCurvature, curvature_parameter_names, curvature_rows, exact_curvature
 from lcsuite.conditioning.passes import capture_passes, weights_requiring_grad
+from lcsuite.conditioning.state import preserved_state
 from lcsuite.conditioning.spectrum import (
     default_rtol,
     kappa,
@@ -45,6 +48,7 @@ __all__ = [
     "layer_analyses",
     "capture_passes",
     "weights_requiring_grad",
+    "preserved_state",
     "LayerCapture",
     "LayerRecord",
     "supported_layers",
