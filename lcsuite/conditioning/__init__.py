@@ -21,55 +21,24 @@ Conventions are in :mod:`lcsuite.conditioning.conventions`.
 from lcsuite.conditioning.analyze import Analysis, LayerAnalysis, analyze, layer_analyses
 from lcsuite.conditioning.capture import LayerCapture, LayerRecord
 from lcsuite.conditioning.conventions import ConvMode, FisherType, LossType
-from lcsuite.conditioning.layer_types import LAYER_TYPES, LayerType, supported_layers
 from lcsuite.conditioning.exact import ExactCurvature, curvature_parameter_names, curvature_rows, exact_curvature
+from lcsuite.conditioning.layer_types import LAYER_TYPES, LayerType, supported_layers
 from lcsuite.conditioning.passes import capture_passes, weights_requiring_grad
+from lcsuite.conditioning.spectrum import default_rtol, kappa, kronecker_spectrum, lambda_max, nonzero_spectrum
+from lcsuite.conditioning.spectrum import symmetric_spectrum
 from lcsuite.conditioning.state import preserved_state
-from lcsuite.conditioning.spectrum import (
-    default_rtol,
-    kappa,
-    kronecker_spectrum,
-    lambda_max,
-    nonzero_spectrum,
-    symmetric_spectrum,
-)
-from lcsuite.conditioning.statistics import (
-    dying_units,
-    full_units,
-    root_mean_square_norm,
-    second_moment,
-    weight_domination_ratio,
-)
+from lcsuite.conditioning.statistics import dying_units, full_units, root_mean_square_norm, second_moment
+from lcsuite.conditioning.statistics import spectral_norm, weight_domination_ratio
 
 __all__ = [
-    "analyze",
-    "Analysis",
-    "LayerAnalysis",
-    "layer_analyses",
-    "capture_passes",
-    "weights_requiring_grad",
-    "preserved_state",
-    "LayerCapture",
-    "LayerRecord",
-    "supported_layers",
-    "LAYER_TYPES",
-    "LayerType",
-    "ConvMode",
-    "FisherType",
-    "LossType",
-    "ExactCurvature",
-    "exact_curvature",
-    "curvature_rows",
+    # the analysis, its passes and the capture of rows
+    "analyze", "Analysis", "LayerAnalysis", "layer_analyses", "capture_passes", "weights_requiring_grad",
+    "preserved_state", "LayerCapture", "LayerRecord", "supported_layers", "LAYER_TYPES", "LayerType",
+    # conventions and exact matrices
+    "ConvMode", "FisherType", "LossType", "ExactCurvature", "exact_curvature", "curvature_rows",
     "curvature_parameter_names",
-    "default_rtol",
-    "symmetric_spectrum",
-    "lambda_max",
-    "nonzero_spectrum",
-    "kappa",
-    "kronecker_spectrum",
-    "second_moment",
-    "root_mean_square_norm",
-    "dying_units",
-    "full_units",
-    "weight_domination_ratio",
+    # spectra and row statistics
+    "default_rtol", "symmetric_spectrum", "lambda_max", "nonzero_spectrum", "kappa", "kronecker_spectrum",
+    "second_moment", "root_mean_square_norm", "dying_units", "full_units", "weight_domination_ratio",
+    "spectral_norm",
 ]
