@@ -24,7 +24,7 @@ from torch.nn import functional as F
 from bench import agreement
 from bench.config import Config
 from bench.results import CaseResult, goal
-from bench.timing import compare
+from lcsuite.timing import compare
 from lcsuite import analyze
 from lcsuite.conditioning import LayerCapture, exact_curvature
 from lcsuite.models import MLP
@@ -90,83 +90,90 @@ def _skip_reason(estimate: dict, budget: float, what: str) -> str:
             f"GFLOP > budget {budget / 1e9:.3g} GFLOP")
 
 
+def _kronecker_path(model, inputs, targets):
+    return [layer.fim_spectrum() for layer in analyze(model, inputs, targets, fisher="true").layers]
+
+
+def _paths(config: Config, width: int, model, inputs, targets, estimates: dict, notes: list) -> dict:
+    """The timed functions at one width: the Kronecker path, and the exact paths within budget
+    (a note for each one skipped)."""
+    functions = {"kronecker": lambda: _kronecker_path(model, inputs, targets)}
+    exact = {"sub": ("exact sub-FIM", lambda: [torch.linalg.eigvalsh(b) for b in exact_sub_fims(model, inputs).values()]),
+             "full": ("full FIM", lambda: torch.linalg.eigvalsh(exact_curvature(model, inputs, fisher="true").matrix))}
+    for path, (what, function) in exact.items():
+        if estimates[path]["flops"] <= config.appb_flop_budget:
+            functions[path] = function
+        else:
+            notes.append(f"width {width}: " + _skip_reason(estimates[path], config.appb_flop_budget, what))
+    return functions
+
+
+def _check_sub_fims(model, inputs, rtol: float) -> dict:
+    """The bench's sub-FIM builder against the diagonal blocks of the exact full FIM."""
+    full = exact_curvature(model, inputs, fisher="true")
+    subs = exact_sub_fims(model, inputs)
+    errors = {f"sub-FIM builder vs exact_curvature block, {name}":
+              agreement.relative_error(subs[name], full.block(name)) for name in subs}
+    return agreement.check(errors, rtol)
+
+
+def _extrapolate(details: dict, medians: dict, measured_width: int, widest: int, notes: list) -> None:
+    """Cost-model extrapolation (labelled as such): the exact sub-FIM path's flop rate at the
+    largest measured width, applied to the estimate at the widest."""
+    measured = details["widths"][str(measured_width)]
+    rate = measured["estimates"]["sub"]["flops"] / medians[f"width{measured_width}/sub"]
+    estimate_s = details["widths"][str(widest)]["estimates"]["sub"]["flops"] / rate
+    extrapolated = estimate_s / medians[f"width{widest}/kronecker"]
+    details["extrapolated_sub_over_kronecker"] = {"width": widest, "sub_s": estimate_s, "ratio": extrapolated}
+    notes.append(f"cost-model estimate at width {widest} (not measured): exact sub-FIM "
+                 f"~{estimate_s:.3g} s at the flop rate of width {measured_width}, "
+                 f"~{extrapolated:.3g}x the Kronecker path")
+
+
+def _goals(largest_sub: tuple | None, widest: int) -> list[dict]:
+    if largest_sub is None:
+        return [goal("exact sub-FIM / Kronecker path", None, GOAL_SPEEDUP, True)]
+    description = f"exact sub-FIM / Kronecker path at width {largest_sub[0]}"
+    if largest_sub[0] != widest:
+        description += f" (largest feasible; {widest} over budget)"
+    return [goal(description, largest_sub[1], GOAL_SPEEDUP, True)]
+
+
+def _time_width(config: Config, width: int, notes: list, details: dict) -> dict[str, float]:
+    """Medians (s) of the paths at ``width``; checks the sub-FIM builder once; fills ``details``."""
+    model, inputs, targets = _model_and_data(config, width)
+    estimates = _estimates(config, model)
+    functions = _paths(config, width, model, inputs, targets, estimates, notes)
+    if "sub_fim_check" not in details and "full" in functions and "sub" in functions:
+        details["sub_fim_check"] = _check_sub_fims(model, inputs, config.rtol)
+    timings = compare(functions, config.repeats, config.warmup, config.budget_s)
+    details["widths"][str(width)] = {"parameters": estimates["full"]["side"], "estimates": estimates,
+                                     "timings": {k: t.to_dict() for k, t in timings.items()}}
+    return {k: t.median for k, t in timings.items()}
+
+
 def run(config: Config) -> CaseResult:
     rows, medians, ratios, notes, details = [], {}, {}, [], {"widths": {}}
-    checked = False
     largest_sub = None
     for width in config.appb_widths:
-        model, inputs, targets = _model_and_data(config, width)
-        estimates = _estimates(config, model)
-        functions = {
-            "kronecker": lambda: [layer.fim_spectrum() for layer in
-                                  analyze(model, inputs, targets, fisher="true").layers],
-        }
-        if estimates["sub"]["flops"] <= config.appb_flop_budget:
-            functions["sub"] = lambda: [torch.linalg.eigvalsh(b)
-                                        for b in exact_sub_fims(model, inputs).values()]
-        else:
-            notes.append(f"width {width}: " + _skip_reason(estimates["sub"], config.appb_flop_budget,
-                                                           "exact sub-FIM"))
-        if estimates["full"]["flops"] <= config.appb_flop_budget:
-            functions["full"] = lambda: torch.linalg.eigvalsh(
-                exact_curvature(model, inputs, fisher="true").matrix)
-        else:
-            notes.append(f"width {width}: " + _skip_reason(estimates["full"], config.appb_flop_budget,
-                                                           "full FIM"))
-        if not checked and "full" in functions and "sub" in functions:
-            full = exact_curvature(model, inputs, fisher="true")
-            subs = exact_sub_fims(model, inputs)
-            errors = {f"sub-FIM builder vs exact_curvature block, {name}":
-                      agreement.relative_error(subs[name], full.block(name)) for name in subs}
-            details["sub_fim_check"] = agreement.check(errors, config.rtol)
-            checked = True
-        timings = compare(functions, config.repeats, config.warmup, config.budget_s)
-        med = {k: t.median for k, t in timings.items()}
+        med = _time_width(config, width, notes, details)
         kron = med["kronecker"]
-        for k, v in med.items():
-            medians[f"width{width}/{k}"] = v
-        full_ratio = med["full"] / kron if "full" in med else None
-        sub_ratio = med["sub"] / kron if "sub" in med else None
-        if full_ratio is not None:
-            ratios[f"width{width}/full_over_kronecker"] = full_ratio
-        if sub_ratio is not None:
-            ratios[f"width{width}/sub_over_kronecker"] = sub_ratio
-            largest_sub = (width, sub_ratio)
-        rows.append([width, estimates["full"]["side"], med.get("full"), med.get("sub"), kron,
-                     full_ratio, sub_ratio])
-        details["widths"][str(width)] = {
-            "parameters": estimates["full"]["side"],
-            "estimates": estimates,
-            "timings": {k: t.to_dict() for k, t in timings.items()},
-        }
+        medians.update({f"width{width}/{k}": v for k, v in med.items()})
+        over = {path: med[path] / kron if path in med else None for path in ("full", "sub")}
+        ratios.update({f"width{width}/{path}_over_kronecker": r for path, r in over.items() if r is not None})
+        if over["sub"] is not None:
+            largest_sub = (width, over["sub"])
+        rows.append([width, details["widths"][str(width)]["parameters"], med.get("full"), med.get("sub"), kron,
+                     over["full"], over["sub"]])
     widest = max(config.appb_widths)
     if largest_sub is not None and largest_sub[0] != widest:
-        # Cost-model extrapolation (labelled as such): the exact sub-FIM path's flop rate at
-        # the largest measured width, applied to the estimate at the widest.
-        measured = details["widths"][str(largest_sub[0])]
-        rate = measured["estimates"]["sub"]["flops"] / medians[f"width{largest_sub[0]}/sub"]
-        estimate_s = details["widths"][str(widest)]["estimates"]["sub"]["flops"] / rate
-        extrapolated = estimate_s / medians[f"width{widest}/kronecker"]
-        details["extrapolated_sub_over_kronecker"] = {"width": widest, "sub_s": estimate_s,
-                                                      "ratio": extrapolated}
-        notes.append(f"cost-model estimate at width {widest} (not measured): exact sub-FIM "
-                     f"~{estimate_s:.3g} s at the flop rate of width {largest_sub[0]}, "
-                     f"~{extrapolated:.3g}x the Kronecker path")
-    if largest_sub is not None:
-        description = f"exact sub-FIM / Kronecker path at width {largest_sub[0]}"
-        if largest_sub[0] != widest:
-            description += f" (largest feasible; {widest} over budget)"
-        goals = [goal(description, largest_sub[1], GOAL_SPEEDUP, True)]
-    else:
-        goals = [goal("exact sub-FIM / Kronecker path", None, GOAL_SPEEDUP, True)]
+        _extrapolate(details, medians, largest_sub[0], widest, notes)
     notes.append(f"depth {config.appb_depth} (in_features = width), N={config.appb_examples}, "
                  f"C={config.num_classes}, float64, true Fisher; '-' = skipped")
     return CaseResult(
         "appb", "App. B.0.1: full FIM vs exact sub-FIM vs Kronecker path (medians, s)",
-        ["width", "P", "full FIM eig s", "exact sub-FIM eig s", "Kronecker s",
-         "full/Kron", "sub/Kron"],
-        rows,
-        medians, ratios, goals, notes, details,
+        ["width", "P", "full FIM eig s", "exact sub-FIM eig s", "Kronecker s", "full/Kron", "sub/Kron"],
+        rows, medians, ratios, _goals(largest_sub, widest), notes, details,
     )
 
 
@@ -174,6 +181,4 @@ def memory_workloads(config: Config) -> list[tuple[str, object, torch.device]]:
     width = max(config.appb_widths)
     model, inputs, targets = _model_and_data(config, width)
     return [(f"App. B MLP width {width}: Kronecker path (analyze, true Fisher)",
-             lambda: [layer.fim_spectrum() for layer in
-                      analyze(model, inputs, targets, fisher="true").layers],
-             torch.device("cpu"))]
+             lambda: _kronecker_path(model, inputs, targets), torch.device("cpu"))]

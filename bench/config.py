@@ -16,7 +16,7 @@ class Config:
     Attributes:
         quick: Tiny sizes (seconds); the figures are not meaningful, the code paths are.
         device: Where the overhead case runs (``cuda`` adds the ResNet-56 step).
-        repeats / warmup: Timed and untimed rounds per comparison (see ``bench.timing``).
+        repeats / warmup: Timed and untimed rounds per comparison (see :func:`lcsuite.timing.compare`).
         budget_s: Time budget of one comparison's timed rounds.
         overhead_mlp: ``(in_features, depth, width, N)`` of the capture-overhead MLP (float32,
             full batch, MNIST-sized random data: 784 = 28×28 inputs, 10 classes).

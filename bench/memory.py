@@ -22,7 +22,7 @@ import torch
 
 from lcsuite.harness.devices import limit_loaded_blas_pools
 
-from bench.timing import synchronize
+from lcsuite.timing import synchronize
 
 __all__ = ["peak_memory"]
 

@@ -28,7 +28,7 @@ from torch.nn import functional as F
 from bench.config import Config
 from bench.overhead import workload, workload_kinds
 from bench.results import CaseResult, goal
-from bench.timing import compare
+from lcsuite.timing import compare
 from lcsuite.monitor import Monitor
 
 __all__ = ["run", "GOAL_SKIPPED_RATIO"]

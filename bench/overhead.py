@@ -16,7 +16,7 @@ from torch.nn import functional as F
 
 from bench.config import Config
 from bench.results import CaseResult, goal
-from bench.timing import compare
+from lcsuite.timing import compare
 from lcsuite.conditioning import LayerCapture
 from lcsuite.models import MLP, cifar_net
 

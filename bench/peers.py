@@ -28,7 +28,7 @@ from torch import nn
 from bench import agreement
 from bench.config import Config
 from bench.results import CaseResult, goal
-from bench.timing import compare
+from lcsuite.timing import compare
 from lcsuite import analyze
 from lcsuite.conditioning import exact_curvature
 from lcsuite.models import MLP

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from tabulate import tabulate
 
+from lcsuite.format import fmt_number
+
 __all__ = ["CaseResult", "goal"]
 
 
@@ -22,9 +24,7 @@ def goal(description: str, measured: float | None, target: float, higher_is_bett
 def _format(value) -> str:
     if value is None:
         return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+    return fmt_number(value) if isinstance(value, float) else str(value)
 
 
 @dataclass
@@ -45,7 +45,7 @@ class CaseResult:
                  tabulate(rows, headers=self.headers, tablefmt="simple", disable_numparse=True)]
         for g in self.goals:
             verdict = {True: "MET", False: "MISSED", None: "n/a"}[g["met"]]
-            measured = "n/a" if g["measured"] is None else f"{g['measured']:.3g}"
+            measured = "n/a" if g["measured"] is None else fmt_number(g["measured"])
             lines.append(f"goal: {g['goal']} {g['direction']} {g['target']:g}: "
                          f"measured {measured} -> {verdict}")
         lines += [f"note: {n}" for n in self.notes]

@@ -16,13 +16,14 @@ import json
 import platform
 import statistics
 import sys
-import time
 from dataclasses import asdict, dataclass
 
 import torch
 
 from lcsuite.data import Dataset, Provenance
 from lcsuite.models import MLP, cifar_net
+from lcsuite.format import fmt_number
+from lcsuite.timing import timed_call
 from lcsuite.train import seed_everything, train
 
 
@@ -77,11 +78,6 @@ def _build(case: Case) -> torch.nn.Module:
     return cifar_net(case.build, case.depth)
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def measure(case: Case, device: torch.device, steps: int, repeats: int, warmup: int) -> Measurement:
     """Median steps/s of ``train(...)`` calls of ``steps`` steps each, after a warm-up call."""
     seed_everything(0)
@@ -101,11 +97,8 @@ def measure(case: Case, device: torch.device, steps: int, repeats: int, warmup: 
         train(runner, data, steps=warmup, **kwargs)
         rates = []
         for repeat in range(repeats):
-            _sync(device)
-            started = time.perf_counter()
-            result = train(runner, data, steps=steps, seed=repeat, **kwargs)
-            _sync(device)
-            rates.append(result.steps_run / (time.perf_counter() - started))
+            seconds, result = timed_call(lambda: train(runner, data, steps=steps, seed=repeat, **kwargs), device)
+            rates.append(result.steps_run / seconds)
     except Exception as error:  # noqa: BLE001 - e.g. a compile error at the first call
         return Measurement(case.name, mode, batch, None, None, 0, f"failed: {error!r}"[:120])
     median = statistics.median(rates)
@@ -143,8 +136,8 @@ def format_table(report: dict) -> str:
 
     rows = [
         [r["case"], r["mode"], r["batch"],
-         f"{r['steps_per_s']:.3g}" if r["steps_per_s"] else "-",
-         f"{r['samples_per_s']:.4g}" if r["samples_per_s"] else "-", r["repeats"], r["note"]]
+         fmt_number(r["steps_per_s"]) if r["steps_per_s"] else "-",
+         fmt_number(r["samples_per_s"]) if r["samples_per_s"] else "-", r["repeats"], r["note"]]
         for r in report["results"]
     ]
     env = report["environment"]

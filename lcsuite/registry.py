@@ -22,19 +22,26 @@ import sys
 from pathlib import Path
 from typing import Callable, Generic, Iterator, TypeVar
 
-__all__ = [
-    "Registry", "UnknownName", "load_plugins", "plugin_modules", "ENV_PLUGINS", "did_you_mean",
-    "PAPERS", "EXPERIMENTS", "CHECKS", "MODELS", "DATASETS", "LAYER_TYPES",
-]
+__all__ = ["Registry", "UnknownName", "load_plugins", "plugin_modules", "rescan_plugins", "ENV_PLUGINS",
+           "GROUPS", "did_you_mean"]
 
 T = TypeVar("T")
 ENV_PLUGINS = "LCSUITE_PLUGINS"
 """``os.pathsep``- or comma-separated module names or ``.py`` files imported as plugins."""
 
+GROUPS = ("lcsuite.papers", "lcsuite.experiments", "lcsuite.checks", "lcsuite.models", "lcsuite.datasets",
+          "lcsuite.layer_types")
+"""The entry point groups, scanned whatever registries exist yet: a paper package named in one
+group registers into the others when imported. Each registry lives with its kind:
+:data:`lcsuite.harness.papers.PAPERS`, :data:`lcsuite.harness.experiments.EXPERIMENTS`,
+:data:`lcsuite.harness.checks.CHECKS`, :data:`lcsuite.models.MODELS`,
+:data:`lcsuite.data.DATASETS`, :data:`lcsuite.conditioning.LAYER_TYPES`."""
+
 _REGISTRIES: dict[str, "Registry"] = {}
 _LOADED: set[str] = set()
 _FAILURES: dict[str, str] = {}
 _PLUGIN_MODULES: set[str] = set()
+_ENTRY_POINTS: dict[str, list] = {}
 
 
 def did_you_mean(word: str, options) -> str:
@@ -147,30 +154,33 @@ def _entry_point_loader(group: str, point) -> Callable[[], None]:
     return load
 
 
+def _entry_points(group: str) -> list:
+    """The group's entry points, read from the installed metadata once per process."""
+    if group not in _ENTRY_POINTS:
+        from importlib.metadata import entry_points
+
+        _ENTRY_POINTS[group] = list(entry_points(group=group))
+    return _ENTRY_POINTS[group]
+
+
 def load_plugins() -> None:
-    """Import every plugin not imported yet: ``$LCSUITE_PLUGINS``, then each registry's entry points."""
+    """Import every plugin not imported yet: ``$LCSUITE_PLUGINS``, then the entry points of
+    :data:`GROUPS` (and of any other registry). An entry point naming an object waits until
+    its group's registry exists."""
     for entry in _split_env(os.environ.get(ENV_PLUGINS, "")):
         _load(f"env:{entry}", lambda entry=entry: _PLUGIN_MODULES.add(_import(entry).__name__))
-    from importlib.metadata import entry_points
-
-    for group in list(_REGISTRIES):
-        for point in entry_points(group=group):
+    for group in dict.fromkeys((*GROUPS, *_REGISTRIES)):
+        for point in _entry_points(group):
+            if ":" in point.value and group not in _REGISTRIES:
+                continue
             _load(f"{group}:{point.name}={point.value}", _entry_point_loader(group, point))
+
+
+def rescan_plugins() -> None:
+    """Read the installed entry points again (after installing a plugin in a running process)."""
+    _ENTRY_POINTS.clear()
 
 
 def plugin_modules() -> set[str]:
     """Names of the modules imported as plugins (their source is part of a result's provenance)."""
     return set(_PLUGIN_MODULES)
-
-
-# The registries of the engine, all defined here at the bottom layer so that loading plugins
-# never needs to know where a kind's code lives. What their entries are is documented where the
-# kind is defined: lcsuite.harness.papers (Paper), lcsuite.harness.experiments (Experiment),
-# lcsuite.harness.checks (check classes), lcsuite.models (builders), lcsuite.data (resolvers),
-# lcsuite.conditioning (layer row extractors).
-PAPERS: Registry = Registry("paper", "lcsuite.papers")
-EXPERIMENTS: Registry = Registry("experiment", "lcsuite.experiments")
-CHECKS: Registry = Registry("check", "lcsuite.checks")
-MODELS: Registry = Registry("model", "lcsuite.models")
-DATASETS: Registry = Registry("data set", "lcsuite.datasets")
-LAYER_TYPES: Registry = Registry("layer type", "lcsuite.layer_types")

@@ -1,5 +1,8 @@
 """Training loops for the paper's experiments: full-batch GD, SGD and Adam.
 
+:func:`train` wires the steps of :mod:`lcsuite.train_loop` (plan, batches, update loop) to the
+model, the optimiser and the final evaluation.
+
 Conventions:
 
 - The loss is the mean cross-entropy over a (mini-)batch; ``TrainResult.losses[s]`` is the
@@ -27,7 +30,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
@@ -37,20 +40,18 @@ from torch.nn import functional as F
 
 from lcsuite.data import Dataset, random_crop_flip
 from lcsuite.models.utils import weight_layers
+from lcsuite.train_loop import OPTIMIZERS, Batches, RunPlan, UpdateLoop, progress_bar
 
 __all__ = [
     "OPTIMIZERS",
-    "SweepResult",
     "TrainResult",
     "evaluate",
-    "lr_sweep",
     "parse_frozen",
     "record_schedule",
     "seed_everything",
     "train",
 ]
 
-OPTIMIZERS = ("gd", "sgd", "adam")
 DEFAULT_RECORD_POINTS = 20
 
 
@@ -131,33 +132,6 @@ class TrainResult:
             return self.final_train_loss
         return float(self.losses[-1]) if len(self.losses) else math.nan
 
-    def summary(self) -> dict:
-        """Scalars only (no tensors, no records)."""
-        skip = ("losses", "records", "lr_schedule")
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
-        out["final_loss"] = self.final_loss
-        return out
-
-
-@dataclass
-class SweepResult:
-    """One :class:`TrainResult` per learning rate; ``best`` has the lowest final loss among the
-    runs that did not diverge (None when all diverged)."""
-
-    lrs: list[float]
-    results: list[TrainResult]
-    best_index: int | None
-
-    @property
-    def best(self) -> TrainResult | None:
-        return None if self.best_index is None else self.results[self.best_index]
-
-    @property
-    def best_lr(self) -> float | None:
-        return None if self.best_index is None else self.lrs[self.best_index]
-
-
-
 
 def _tensors(data, device) -> tuple[torch.Tensor, torch.Tensor]:
     if isinstance(data, Dataset):
@@ -223,31 +197,55 @@ def _resolve_augment(augment) -> Callable | None:
     raise ValueError(f"augment must be None, 'crop_flip' or a callable (images, generator), got {augment!r}")
 
 
+
+def _frozen_flags(model: nn.Module, frozen) -> list[bool]:
+    layers = weight_layers(model)
+    return parse_frozen(frozen, len(layers)) if frozen is not None else [False] * len(layers)
+
+
+def _trainable(model: nn.Module, frozen_flags: list[bool]) -> list[nn.Parameter]:
+    """Parameters given to the optimiser: those requiring grad, outside the frozen layers."""
+    frozen_ids = {id(p) for layer, f in zip(weight_layers(model), frozen_flags) if f
+                  for p in layer.parameters(recurse=False)}
+    return [p for p in model.parameters() if p.requires_grad and id(p) not in frozen_ids]
+
+
+def _config(plan: RunPlan, frozen_flags, *, optimizer, lr, epochs, momentum, nesterov, weight_decay,
+            milestones, gamma, frozen, augment, seed, device) -> dict:
+    """The run's settings, JSON-serialisable (``TrainResult.config``)."""
+    return dict(
+        optimizer=optimizer, lr=lr, steps=plan.total_steps, epochs=epochs, batch_size=plan.batch_size,
+        momentum=momentum if optimizer == "sgd" else 0.0, nesterov=nesterov, weight_decay=weight_decay,
+        milestones=list(milestones), gamma=gamma,
+        frozen=None if frozen is None else "".join("0" if f else "1" for f in frozen_flags),
+        augment=None if augment is None else (augment if isinstance(augment, str) else getattr(augment, "__name__", "callable")),
+        seed=seed, device=str(device), num_examples=plan.num_examples,
+    )
+
+
+def _final_evaluation(model, diverged: bool, train_data, eval_data, evaluate_train: bool, batch_size: int,
+                      device) -> dict:
+    """``final_train_loss/error`` and ``test_loss/error`` of :class:`TrainResult`."""
+    out = dict(final_train_loss=math.nan, final_train_error=math.nan, test_loss=None, test_error=None)
+    if not diverged:
+        if evaluate_train:
+            out["final_train_loss"], out["final_train_error"] = evaluate(model, train_data, batch_size, device)
+        if eval_data is not None:
+            out["test_loss"], out["test_error"] = evaluate(model, eval_data, batch_size, device)
+    elif eval_data is not None:
+        out["test_loss"] = out["test_error"] = math.nan
+    model.train()
+    return out
+
+
 def train(
-    model: nn.Module,
-    data,
-    *,
-    optimizer: str = "sgd",
-    lr: float,
-    steps: int | None = None,
-    epochs: int | None = None,
-    batch_size: int | None = None,
-    momentum: float = 0.9,
-    nesterov: bool = False,
-    weight_decay: float = 0.0,
-    milestones: Sequence[int] = (),
-    gamma: float = 0.1,
-    frozen: str | Sequence | None = None,
-    record: Callable[[int, nn.Module], Any] | None = None,
-    record_schedule: str | tuple | Iterable[int] | None = None,
-    augment: str | Callable | None = None,
-    eval_data=None,
-    evaluate_train: bool = True,
-    eval_batch_size: int = 1000,
-    seed: int = 0,
-    device: str | torch.device = "cpu",
-    progress: bool = False,
-    check_every: int | None = None,
+    model: nn.Module, data, *, optimizer: str = "sgd", lr: float, steps: int | None = None,
+    epochs: int | None = None, batch_size: int | None = None, momentum: float = 0.9, nesterov: bool = False,
+    weight_decay: float = 0.0, milestones: Sequence[int] = (), gamma: float = 0.1,
+    frozen: str | Sequence | None = None, record: Callable[[int, nn.Module], Any] | None = None,
+    record_schedule: str | tuple | Iterable[int] | None = None, augment: str | Callable | None = None,
+    eval_data=None, evaluate_train: bool = True, eval_batch_size: int = 1000, seed: int = 0,
+    device: str | torch.device = "cpu", progress: bool = False, check_every: int | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``data`` (a :class:`Dataset` or ``(inputs, targets)``) in place.
 
@@ -270,154 +268,29 @@ def train(
         device: where the model and the data live during training.
         progress: show a tqdm bar.
         check_every: steps between divergence checks (host syncs); default 1 on CPU, 25 else.
-
-    Returns:
-        :class:`TrainResult`.
     """
     started = time.perf_counter()
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
-    if (steps is None) == (epochs is None):
-        raise ValueError("give exactly one of steps and epochs")
+    RunPlan.check(optimizer, steps, epochs)
     device = torch.device(device)
     model.to(device)
     inputs, targets = _tensors(data, device)
-    num_examples = len(targets)
-    if optimizer == "gd" or batch_size is None or batch_size >= num_examples:
-        batch_size = num_examples
-    steps_per_epoch = math.ceil(num_examples / batch_size)
-    total_steps = steps if steps is not None else epochs * steps_per_epoch
-    milestone_unit = steps_per_epoch if epochs is not None else 1
-    milestone_steps = sorted(int(m) * milestone_unit for m in milestones)
-
-    layers = weight_layers(model)
-    frozen_flags = parse_frozen(frozen, len(layers)) if frozen is not None else [False] * len(layers)
-    frozen_ids = {id(p) for layer, f in zip(layers, frozen_flags) if f for p in layer.parameters(recurse=False)}
-    params = [p for p in model.parameters() if p.requires_grad and id(p) not in frozen_ids]
-    opt = _make_optimizer(optimizer, params, lr, momentum, weight_decay, nesterov)
-
-    schedule = _resolve_schedule(record_schedule, total_steps, record is not None)
-    augment_fn = _resolve_augment(augment)
-    order_generator = torch.Generator().manual_seed(seed)
-    augment_generator = torch.Generator(device=device).manual_seed(seed + 1) if augment_fn else None
+    plan = RunPlan.resolve(optimizer, steps, epochs, batch_size, milestones, len(targets))
+    frozen_flags = _frozen_flags(model, frozen)
+    opt = _make_optimizer(optimizer, _trainable(model, frozen_flags), lr, momentum, weight_decay, nesterov)
+    schedule = _resolve_schedule(record_schedule, plan.total_steps, record is not None)
+    batches = Batches(inputs, targets, plan, seed, _resolve_augment(augment), device)
+    config = _config(plan, frozen_flags, optimizer=optimizer, lr=lr, epochs=epochs, momentum=momentum,
+                     nesterov=nesterov, weight_decay=weight_decay, milestones=milestones, gamma=gamma,
+                     frozen=frozen, augment=augment, seed=seed, device=device)
     if check_every is None:
         check_every = 1 if device.type == "cpu" else 25
-
-    config = dict(
-        optimizer=optimizer, lr=lr, steps=total_steps, epochs=epochs, batch_size=batch_size,
-        momentum=momentum if optimizer == "sgd" else 0.0, nesterov=nesterov, weight_decay=weight_decay,
-        milestones=list(milestones), gamma=gamma,
-        frozen=None if frozen is None else "".join("0" if f else "1" for f in frozen_flags),
-        augment=None if augment is None else (augment if isinstance(augment, str) else getattr(augment, "__name__", "callable")),
-        seed=seed, device=str(device), num_examples=num_examples,
-    )
-
-    losses = torch.full((total_steps,), math.nan, dtype=torch.float32, device=device)
-    records: list[tuple[int, Any]] = []
-    lr_changes: list[tuple[int, float]] = []
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total_steps, desc=f"{optimizer} lr={lr:g}", leave=False)
-
-    def call_record(step: int) -> None:
-        value = record(step, model)
-        model.train()
-        if value is not None:
-            records.append((step, value))
-
-    model.train()
-    diverged_at: int | None = None
-    order = None
-    checked_until = 0
-    step = 0
-    while step < total_steps:
-        position = step % steps_per_epoch
-        if batch_size == num_examples:
-            batch_inputs, batch_targets = inputs, targets
-        else:
-            if position == 0:
-                order = torch.randperm(num_examples, generator=order_generator).to(device)
-            index = order[position * batch_size : (position + 1) * batch_size]
-            batch_inputs, batch_targets = inputs[index], targets[index]
-        if augment_fn is not None:
-            batch_inputs = augment_fn(batch_inputs, augment_generator)
-        if step in schedule:
-            call_record(step)
-        current_lr = lr * gamma ** sum(step >= m for m in milestone_steps)
-        if not lr_changes or lr_changes[-1][1] != current_lr:
-            lr_changes.append((step, current_lr))
-            for group in opt.param_groups:
-                group["lr"] = current_lr
-
-        model.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(batch_inputs), batch_targets)
-        losses[step] = loss.detach()
-        loss.backward()
-        opt.step()
-        step += 1
-        if bar is not None:
-            bar.update(1)
-
-        if step % check_every == 0 or step == total_steps or step in schedule:
-            window = losses[checked_until:step]
-            if not bool(torch.isfinite(window).all()):
-                diverged_at = checked_until + int((~torch.isfinite(window)).nonzero()[0, 0])
-                break
-            checked_until = step
-            if bar is not None:
-                bar.set_postfix(loss=f"{float(losses[step - 1]):.4g}")
-
-    if diverged_at is not None:
-        losses = losses[: diverged_at + 1]
-        steps_run = diverged_at + 1
-    else:
-        steps_run = step
-        if steps_run in schedule:
-            call_record(steps_run)
-    if bar is not None:
-        bar.close()
-
-    nan = math.nan
-    train_loss = train_error = nan
-    test_loss = test_error = None
-    if diverged_at is None:
-        if evaluate_train:
-            train_loss, train_error = evaluate(model, (inputs, targets), eval_batch_size, device)
-        if eval_data is not None:
-            test_loss, test_error = evaluate(model, eval_data, eval_batch_size, device)
-    elif eval_data is not None:
-        test_loss = test_error = nan
-    model.train()
-
-    return TrainResult(
-        losses=losses.cpu(),
-        steps_run=steps_run,
-        final_train_loss=train_loss,
-        final_train_error=train_error,
-        test_loss=test_loss,
-        test_error=test_error,
-        diverged=diverged_at is not None,
-        diverged_at_step=diverged_at,
-        records=records,
-        wall_time_s=time.perf_counter() - started,
-        lr_schedule=lr_changes,
-        config=config,
-    )
-
-
-def lr_sweep(
-    build_model: Callable[[], nn.Module], data, lrs: Iterable[float], *, seed: int = 0, **train_kwargs
-) -> SweepResult:
-    """Train one freshly built model per learning rate (same ``seed`` for every run, so all
-    start from the same weights) and pick the best non-diverged run by ``final_loss``."""
-    lrs = [float(lr) for lr in lrs]
-    results = []
-    for lr in lrs:
-        seed_everything(seed)
-        model = build_model()
-        results.append(train(model, data, lr=lr, seed=seed, **train_kwargs))
-    candidates = [i for i, r in enumerate(results) if not r.diverged and math.isfinite(r.final_loss)]
-    best = min(candidates, key=lambda i: results[i].final_loss) if candidates else None
-    return SweepResult(lrs, results, best)
+    loop = UpdateLoop(model, opt, plan, record, schedule, check_every, device)
+    with progress_bar(progress, plan.total_steps, f"{optimizer} lr={lr:g}") as bar:
+        loop.bar = bar
+        steps_run = loop.run(batches, lr, gamma)
+    evaluation = _final_evaluation(model, loop.diverged_at is not None, (inputs, targets), eval_data,
+                                   evaluate_train, eval_batch_size, device)
+    return TrainResult(losses=loop.losses.cpu(), steps_run=steps_run, **evaluation,
+                       diverged=loop.diverged_at is not None, diverged_at_step=loop.diverged_at,
+                       records=loop.records, wall_time_s=time.perf_counter() - started,
+                       lr_schedule=loop.lr_changes, config=config)

@@ -48,7 +48,7 @@ def test_unknown_conventions_are_rejected(kwargs, match):
 # ---- bad input ---------------------------------------------------------------------------
 
 def test_model_without_linear_or_conv():
-    with pytest.raises(ValueError, match="no nn.Linear or nn.Conv2d"):
+    with pytest.raises(ValueError, match="no nn.Conv2d or nn.Linear"):
         analyze(nn.Sequential(nn.Flatten()), *mlp_data())
 
 

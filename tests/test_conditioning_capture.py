@@ -198,5 +198,5 @@ def test_patch_mode_rejects_grouped_conv():
 
 
 def test_model_without_supported_layer_is_rejected():
-    with pytest.raises(ValueError, match="no nn.Linear or nn.Conv2d"):
+    with pytest.raises(ValueError, match="no nn.Conv2d or nn.Linear"):
         LayerCapture(nn.Sequential(nn.ReLU()))

@@ -7,14 +7,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lcsuite.conditioning import (
-    default_rtol,
-    kappa,
-    kronecker_spectrum,
-    lambda_max,
-    nonzero_spectrum,
-    symmetric_spectrum,
-)
+from lcsuite.conditioning import default_rtol, kappa, kronecker_spectrum, lambda_max, nonzero_spectrum
+from lcsuite.conditioning import symmetric_spectrum
 
 EPS = torch.finfo(torch.float64).eps
 

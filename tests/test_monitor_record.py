@@ -146,7 +146,7 @@ def test_errors_are_clear_and_leave_no_hooks_or_checkpoint():
             lcsuite.Monitor(model, **bad)
     with pytest.raises(TypeError, match="every must be"):
         lcsuite.Monitor(model, every="10")
-    with pytest.raises(ValueError, match="no nn.Linear"):
+    with pytest.raises(ValueError, match="no nn.Conv2d or nn.Linear"):
         lcsuite.Monitor(nn.ReLU())
 
 
@@ -167,7 +167,7 @@ def test_unseen_parameters_and_layers_are_listed():
     assert "body.1.weight (BatchNorm1d)" in unseen and "body.1.bias (BatchNorm1d)" in unseen
     assert "unused (not used in the forward pass at steps [0])" in unseen
     table = monitor.table()
-    assert "2 parameters outside Linear/Conv2d layers (2 of BatchNorm1d" in table
+    assert "2 parameters outside nn.Conv2d/nn.Linear layers (2 of BatchNorm1d" in table
     assert "layers unused in the forward pass: unused" in table
 
 

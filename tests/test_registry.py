@@ -15,6 +15,8 @@ def fresh(monkeypatch):
     monkeypatch.setattr(registry, "_LOADED", set())
     monkeypatch.setattr(registry, "_FAILURES", {})
     monkeypatch.setattr(registry, "_PLUGIN_MODULES", set())
+    monkeypatch.setattr(registry, "_ENTRY_POINTS", {})
+    monkeypatch.setattr(registry, "GROUPS", ())
     monkeypatch.delenv(registry.ENV_PLUGINS, raising=False)
 
 
@@ -81,3 +83,11 @@ def test_env_plugins_are_modules_or_files(fresh, tmp_path, monkeypatch):
         assert "lcsuite_plugin_my_widgets" in registry.plugin_modules()
     finally:
         sys.modules.pop("lcsuite_plugin_my_widgets", None)
+
+
+def test_a_paper_package_named_in_one_group_registers_into_the_others():
+    """Looking up a model the paper registers works before anything imported the paper registry."""
+    from lcsuite.models import MODELS
+
+    assert "resnet_lastbn" in MODELS  # registered by lcsuite.papers.huang2020 (group lcsuite.papers)
+    assert registry.GROUPS[0] == "lcsuite.papers"

@@ -11,7 +11,7 @@ from run_fixtures import item_spec, sample_items, write_run
 
 from lcsuite.harness.papers import PAPERS
 from lcsuite.reporting.figures import figure_kind
-from lcsuite.reporting.format import markdown_table
+from lcsuite.format import markdown_table
 from lcsuite.reporting.loading import ResultsError, load_run
 from lcsuite.reporting.report import write_report
 

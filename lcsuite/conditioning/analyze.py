@@ -1,6 +1,7 @@
 """``analyze``: the layer-wise conditioning analysis of a model on a batch of data.
 
-For every ``nn.Linear`` / ``nn.Conv2d`` layer ``k`` it reports the spectra of
+For every layer ``k`` of a registered layer type (``nn.Linear``, ``nn.Conv2d``, others by
+registration: :mod:`lcsuite.conditioning.layer_types`) it reports the spectra of
 ``Sx = E[x xᵀ]`` and ``Sg = E[g gᵀ]`` (see :mod:`lcsuite.conditioning.capture` for rows and
 normalisation), the Kronecker (sub-FIM approximation) quantities of ``Sx ⊗ Sg`` through
 Proposition 1, magnitudes, dying/full units and the weight-domination ratio.
@@ -15,8 +16,9 @@ import torch
 from tabulate import tabulate
 from torch import nn
 
-from lcsuite.conditioning.capture import LayerCapture, LayerRecord, supported_layers
+from lcsuite.conditioning.capture import LayerCapture, LayerRecord
 from lcsuite.conditioning.conventions import ConvMode, FisherType, LossType
+from lcsuite.conditioning.layer_types import layer_class_names
 from lcsuite.conditioning.passes import capture_passes, weights_requiring_grad
 from lcsuite.conditioning.spectrum import (
     default_rtol,
@@ -38,7 +40,7 @@ class LayerAnalysis:
 
     Attributes:
         name: Module path in the model.
-        kind: ``"linear"`` or ``"conv2d"``.
+        kind: The layer type's kind (``"linear"``, ``"conv2d"``, ...).
         weight_shape: Shape of the layer's weight.
         input_spectrum: Eigenvalues of ``Sx``, descending float64, shape ``(d_in,)``.
         grad_spectrum: Eigenvalues of ``Sg``, descending float64, shape ``(d_out,)``.
@@ -215,6 +217,16 @@ def _check_data(inputs, targets):
         raise ValueError("inputs contain non-finite values")
 
 
+def _batches(inputs: torch.Tensor, targets: torch.Tensor, batch_size: int | None) -> list:
+    """``[(inputs chunk, long targets chunk)]`` of ``batch_size`` examples (None: one batch)."""
+    _check_data(inputs, targets)
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    targets = targets.to(torch.long)
+    step = inputs.shape[0] if batch_size is None else batch_size
+    return [(inputs[start:start + step], targets[start:start + step]) for start in range(0, inputs.shape[0], step)]
+
+
 def _layer_analysis(record: LayerRecord, weight_grad, fisher, conv_mode, rtol) -> LayerAnalysis:
     weight = record.module.weight
     sx = record.input_covariance()
@@ -308,30 +320,18 @@ def analyze(
         :class:`Analysis`.
 
     Raises:
-        ValueError: No Linear/Conv2d layer; empty data; targets of the wrong length, dtype
+        ValueError: No layer of a registered layer type; empty data; targets of the wrong length, dtype
             or out of class range; non-finite inputs, logits, layer inputs or output-gradients
             (the layer is named); unknown ``fisher``, ``conv_mode`` or ``loss``.
     """
-    fisher = FisherType.parse(fisher)
-    conv_mode = ConvMode.parse(conv_mode)
-    loss = LossType.parse(loss)
-    _check_data(inputs, targets)
-    if batch_size is not None and batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if not supported_layers(model):
-        raise ValueError(f"{type(model).__name__} has no nn.Linear or nn.Conv2d layer to analyse")
-    targets = targets.to(torch.long)
-    num_examples = inputs.shape[0]
-    step = num_examples if batch_size is None else batch_size
-
+    fisher, conv_mode, loss = FisherType.parse(fisher), ConvMode.parse(conv_mode), LossType.parse(loss)
+    batches = _batches(inputs, targets, batch_size)
     capture = LayerCapture(model, conv_mode)
     weights = [record.module.weight for record in capture.records.values()]
-    batches = ((inputs[start:start + step], targets[start:start + step])
-               for start in range(0, num_examples, step))
     with weights_requiring_grad(model, weights):
         loss_total, weight_grad_sums = capture_passes(model, capture, batches, fisher)
+    num_examples = inputs.shape[0]
     layers, skipped = layer_analyses(capture, weight_grad_sums, num_examples, fisher, conv_mode, rtol)
     if not layers:
-        raise ValueError("no Linear/Conv2d layer was used in the forward pass")
-    return Analysis(layers, fisher, conv_mode, loss, num_examples, loss_total / num_examples,
-                    skipped)
+        raise ValueError(f"no {' or '.join(layer_class_names())} layer was used in the forward pass")
+    return Analysis(layers, fisher, conv_mode, loss, num_examples, loss_total / num_examples, skipped)

@@ -1,8 +1,9 @@
-"""Capture of layer inputs and output-gradients of every ``nn.Linear`` and ``nn.Conv2d``.
+"""Capture of layer inputs and output-gradients of every layer the analysis covers.
 
-:class:`LayerCapture` hooks the layers of any model (BatchNorm, pooling, activations and
-residual additions pass through untouched) and turns, per layer, the input ``x`` and the
-output-gradient ``g`` into 2-D row matrices:
+:class:`LayerCapture` hooks the layers of any model whose class has a layer type
+(:mod:`lcsuite.conditioning.layer_types`: ``nn.Linear`` and ``nn.Conv2d`` built in, others by
+registration; BatchNorm, pooling, activations and residual additions pass through untouched)
+and turns, per layer, the input ``x`` and the output-gradient ``g`` into 2-D row matrices:
 
 - ``nn.Linear``: ``X (N, d_in)``, ``G (N, d_out)``; leading dimensions are flattened into
   rows (an input ``(N, T, d_in)`` gives ``N·T`` rows).
@@ -37,101 +38,26 @@ import torch
 from torch import nn
 
 from lcsuite.conditioning.conventions import ConvMode
+from lcsuite.conditioning.layer_types import LayerType, layer_type_of, require_layers, supported_layers
 
 __all__ = ["LayerCapture", "LayerRecord", "supported_layers", "input_rows", "grad_rows"]
 
-SUPPORTED_LAYER_TYPES = (nn.Linear, nn.Conv2d)
 
-
-def supported_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """``(module path, module)`` of every ``nn.Linear`` / ``nn.Conv2d``, in registration order."""
-    return [(name, m) for name, m in model.named_modules() if isinstance(m, SUPPORTED_LAYER_TYPES)]
-
-
-def _conv_padding(module: nn.Conv2d) -> tuple[int, int]:
-    if isinstance(module.padding, str):
-        if module.padding == "valid":
-            return (0, 0)
-        raise ValueError(
-            f"conv_mode 'patch' does not support padding={module.padding!r}; "
-            "use integer padding or conv_mode 'channel'"
-        )
-    return tuple(module.padding)
-
-
-def check_patch_mode_supported(name: str, module: nn.Module) -> None:
-    """Raise ``ValueError`` when ``module`` cannot be unfolded into im2col patches."""
-    if not isinstance(module, nn.Conv2d):
-        return
-    if module.groups != 1:
-        raise ValueError(
-            f"layer {name!r}: conv_mode 'patch' supports groups == 1 only, got "
-            f"groups={module.groups}; use conv_mode 'channel'"
-        )
-    if module.padding_mode != "zeros":
-        raise ValueError(
-            f"layer {name!r}: conv_mode 'patch' supports padding_mode 'zeros' only, got "
-            f"{module.padding_mode!r}; use conv_mode 'channel'"
-        )
-    _conv_padding(module)
-
-
-def _batched_conv_tensor(t: torch.Tensor) -> torch.Tensor:
-    return t.unsqueeze(0) if t.ndim == 3 else t
+def _layer_type(module: nn.Module) -> LayerType:
+    layer_type = layer_type_of(module)
+    if layer_type is None:
+        raise TypeError(f"{type(module).__name__} has no registered layer type (see lcsuite.conditioning.layer_types)")
+    return layer_type
 
 
 def input_rows(module: nn.Module, x: torch.Tensor, conv_mode: ConvMode | str) -> torch.Tensor:
     """The layer input ``x`` as the row matrix ``X`` described in the module docstring."""
-    conv_mode = ConvMode.parse(conv_mode)
-    x = x.detach()
-    if isinstance(module, nn.Linear):
-        return x.reshape(-1, x.shape[-1])
-    x = _batched_conv_tensor(x)
-    if conv_mode is ConvMode.CHANNEL:
-        return x.permute(0, 2, 3, 1).reshape(-1, x.shape[1])
-    patches = torch.nn.functional.unfold(
-        x,
-        kernel_size=module.kernel_size,
-        dilation=module.dilation,
-        padding=_conv_padding(module),
-        stride=module.stride,
-    )  # (N, C_in·kh·kw, L)
-    return patches.transpose(1, 2).reshape(-1, patches.shape[1])
+    return _layer_type(module).input_rows(module, x.detach(), ConvMode.parse(conv_mode))
 
 
 def grad_rows(module: nn.Module, g: torch.Tensor) -> torch.Tensor:
     """The output-gradient ``g`` as the row matrix ``G`` (same rows in both conv modes)."""
-    g = g.detach()
-    if isinstance(module, nn.Linear):
-        return g.reshape(-1, g.shape[-1])
-    g = _batched_conv_tensor(g)
-    return g.permute(0, 2, 3, 1).reshape(-1, g.shape[1])
-
-
-def _unit_masks(module: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(ever_nonzero, always_positive)`` boolean masks over the input units of one batch.
-
-    Units are input features (Linear) or input channels (Conv2d), whatever the conv mode.
-    Computed from each unit's minimum and maximum over the batch (two cheap reductions, no
-    row matrix and no boolean temporaries): a unit is nonzero somewhere unless its minimum and
-    maximum are both zero (a NaN counts as nonzero, as ``x != 0`` does), and positive
-    everywhere exactly when its minimum is.
-    """
-    x = x.detach()
-    if isinstance(module, nn.Linear):
-        dims = tuple(range(x.ndim - 1))
-    else:
-        x = _batched_conv_tensor(x)
-        dims = (0, 2, 3)
-    if x.numel() == 0:  # no rows: no unit is nonzero, every unit is (vacuously) positive
-        units = x.shape[-1] if isinstance(module, nn.Linear) else x.shape[1]
-        return (torch.zeros(units, dtype=torch.bool, device=x.device),
-                torch.ones(units, dtype=torch.bool, device=x.device))
-    if not dims:  # an unbatched Linear input: one row
-        low = high = x
-    else:
-        low, high = x.amin(dim=dims), x.amax(dim=dims)
-    return ~((low == 0) & (high == 0)), low > 0
+    return _layer_type(module).grad_rows(module, g.detach())
 
 
 @dataclass
@@ -141,7 +67,7 @@ class LayerRecord:
     Attributes:
         name: Module path in the model (``model.get_submodule(name)``).
         module: The layer.
-        kind: ``"linear"`` or ``"conv2d"``.
+        kind: The layer type's kind (``"linear"``, ``"conv2d"``, ...).
         input_gram: ``XᵀX``, shape ``(d_in, d_in)`` (``d_in = C_in·kh·kw`` in patch mode).
         grad_gram: ``Σ GᵀG`` over backward passes, shape ``(d_out, d_out)``.
         num_rows: ``M_x``, rows of ``X`` seen in forward passes.
@@ -154,6 +80,7 @@ class LayerRecord:
         nonfinite: Set to ``"input"`` or ``"output-gradient"`` when a non-finite value was seen
             (detected on the diagonal of the batch's float64 Gram matrix, see
             :func:`_finite_gram`).
+        layer_type: The :class:`~lcsuite.conditioning.layer_types.LayerType` giving the rows.
     """
 
     name: str
@@ -171,6 +98,42 @@ class LayerRecord:
     grad_row_batches: list = field(default_factory=list)
     nonfinite: str | None = None
     input_dtype: torch.dtype | None = None
+    layer_type: LayerType | None = field(default=None, repr=False, compare=False)
+
+    def add_input(self, x: torch.Tensor, output: torch.Tensor, conv_mode: ConvMode, keep_rows: bool) -> None:
+        """Accumulate one forward pass: its input ``x`` and the row count of its ``output``."""
+        layer_type = self.layer_type
+        x = x.detach()
+        self.input_dtype = x.dtype
+        self.num_examples += layer_type.num_examples(x)
+        rows = layer_type.input_rows(self.module, x, conv_mode).to(torch.float64)
+        gram = _gram(rows)
+        if self.nonfinite is None and not _finite_gram(gram):
+            self.nonfinite = "input"
+        self.input_gram = _add(self.input_gram, gram)
+        self.num_rows += rows.shape[0]
+        self.num_output_rows += layer_type.num_output_rows(output)
+        ever_nonzero, always_positive = layer_type.unit_masks(self.module, x)
+        if self.unit_ever_nonzero is None:
+            self.unit_ever_nonzero, self.unit_always_positive = ever_nonzero, always_positive
+        else:
+            self.unit_ever_nonzero |= ever_nonzero
+            self.unit_always_positive &= always_positive
+        if keep_rows:  # a copy: float64 rows may be a view of the caller's tensor
+            self.input_row_batches.append(rows.clone())
+
+    def add_grad(self, grad: torch.Tensor, scale: float, keep_rows: bool) -> None:
+        """Accumulate one output-gradient, its rows multiplied by ``scale``."""
+        rows = self.layer_type.grad_rows(self.module, grad.detach()).to(torch.float64)
+        if scale != 1.0:  # out of place: the rows may be autograd's own tensor
+            rows = rows * scale
+        gram = _gram(rows)
+        if self.nonfinite is None and not _finite_gram(gram):
+            self.nonfinite = "output-gradient"
+        self.grad_gram = _add(self.grad_gram, gram)
+        self.num_grad_rows += rows.shape[0]
+        if keep_rows:
+            self.grad_row_batches.append(rows.clone())
 
     def input_covariance(self) -> torch.Tensor:
         """``Sx = XᵀX / M_x``, float64, shape ``(d_in, d_in)``."""
@@ -231,7 +194,7 @@ def _finite_gram(gram: torch.Tensor) -> bool:
 
 
 class LayerCapture:
-    """Context manager recording ``X``/``G`` statistics of every Linear and Conv2d layer.
+    """Context manager recording ``X``/``G`` statistics of every layer with a layer type.
 
     Example::
 
@@ -241,7 +204,7 @@ class LayerCapture:
         Sx = capture.records["fc1"].input_covariance()
 
     Args:
-        model: Any ``nn.Module`` with at least one Linear/Conv2d layer.
+        model: Any ``nn.Module`` with at least one layer of a registered layer type.
         conv_mode: :class:`ConvMode` or its string.
         keep_rows: Also keep the raw float64 rows.
         record_gradients: Whether output-gradients are recorded; can be toggled between
@@ -252,8 +215,8 @@ class LayerCapture:
             times the per-example gradients; ``grad_scale = N`` restores them.
 
     Raises:
-        ValueError: The model has no Linear/Conv2d layer; unknown ``conv_mode``; a Conv2d
-            that ``"patch"`` mode cannot unfold.
+        ValueError: The model has no layer of a registered type; unknown ``conv_mode``; a
+            layer that ``"patch"`` mode cannot unfold.
     """
 
     def __init__(
@@ -265,22 +228,15 @@ class LayerCapture:
         grad_scale: float = 1.0,
     ):
         self.conv_mode = ConvMode.parse(conv_mode)
-        layers = supported_layers(model)
-        if not layers:
-            raise ValueError(
-                f"{type(model).__name__} has no nn.Linear or nn.Conv2d layer to analyse"
-            )
-        if self.conv_mode is ConvMode.PATCH:
-            for name, module in layers:
-                check_patch_mode_supported(name, module)
+        layers = require_layers(model, self.conv_mode)
         self.model = model
         self.keep_rows = keep_rows
         self.record_gradients = record_gradients
         self.grad_scale = grad_scale
-        self.records: dict[str, LayerRecord] = {
-            name: LayerRecord(name, m, "linear" if isinstance(m, nn.Linear) else "conv2d")
-            for name, m in layers
-        }
+        self.records: dict[str, LayerRecord] = {}
+        for name, module in layers:
+            layer_type = layer_type_of(module)
+            self.records[name] = LayerRecord(name, module, layer_type.kind, layer_type=layer_type)
         self._handles: list = []
 
     def __enter__(self) -> "LayerCapture":
@@ -301,26 +257,7 @@ class LayerCapture:
 
     def _make_forward_hook(self, record: LayerRecord):
         def forward_hook(module, args, output):
-            x = args[0]
-            record.input_dtype = x.dtype
-            batch = _batched_conv_tensor(x) if record.kind == "conv2d" else x
-            record.num_examples += batch.shape[0] if batch.ndim > 1 else 1
-            rows = input_rows(module, x, self.conv_mode).to(torch.float64)
-            gram = _gram(rows)
-            if record.nonfinite is None and not _finite_gram(gram):
-                record.nonfinite = "input"
-            record.input_gram = _add(record.input_gram, gram)
-            record.num_rows += rows.shape[0]
-            channel_dim = -1 if record.kind == "linear" else -3
-            record.num_output_rows += output.numel() // output.shape[channel_dim]
-            ever_nonzero, always_positive = _unit_masks(module, x)
-            if record.unit_ever_nonzero is None:
-                record.unit_ever_nonzero, record.unit_always_positive = ever_nonzero, always_positive
-            else:
-                record.unit_ever_nonzero |= ever_nonzero
-                record.unit_always_positive &= always_positive
-            if self.keep_rows:  # a copy: float64 rows may be a view of the caller's tensor
-                record.input_row_batches.append(rows.clone())
+            record.add_input(args[0], output, self.conv_mode, self.keep_rows)
             if output.requires_grad:
                 # A tensor hook (not a module backward hook) sees the gradient w.r.t. the
                 # output even when an in-place activation later overwrites that output.
@@ -330,18 +267,8 @@ class LayerCapture:
 
     def _make_grad_hook(self, record: LayerRecord):
         def grad_hook(grad):
-            if not self.record_gradients:
-                return None
-            rows = grad_rows(record.module, grad).to(torch.float64)
-            if self.grad_scale != 1.0:  # out of place: the rows may be autograd's own tensor
-                rows = rows * self.grad_scale
-            gram = _gram(rows)
-            if record.nonfinite is None and not _finite_gram(gram):
-                record.nonfinite = "output-gradient"
-            record.grad_gram = _add(record.grad_gram, gram)
-            record.num_grad_rows += rows.shape[0]
-            if self.keep_rows:
-                record.grad_row_batches.append(rows.clone())
+            if self.record_gradients:
+                record.add_grad(grad, self.grad_scale, self.keep_rows)
             return None
 
         return grad_hook

@@ -1,6 +1,7 @@
 """Exact curvature matrices of small networks in float64 (torch.func).
 
-Parameters: the ``weight`` of every ``nn.Linear`` and ``nn.Conv2d`` layer, in the order of
+Parameters: the ``weight`` of every analysed layer (``nn.Linear``, ``nn.Conv2d`` and any other
+registered layer type, :mod:`lcsuite.conditioning.layer_types`), in the order of
 ``model.named_modules()`` (biases, BatchNorm affine parameters and others are held fixed).
 Each weight is flattened row-major (``weight.reshape(-1)``, PyTorch's order), so for a Linear
 layer ``vec(∂ℓ/∂W) = g ⊗ x`` and a weight block is approximated by ``Sg ⊗ Sx`` (which has the
@@ -28,7 +29,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, vjp, vmap
 
-from lcsuite.conditioning.capture import supported_layers
+from lcsuite.conditioning.layer_types import require_layers, supported_layers
 from lcsuite.conditioning.conventions import FisherType
 
 __all__ = ["ExactCurvature", "exact_curvature", "curvature_rows", "curvature_parameter_names"]
@@ -41,7 +42,7 @@ def curvature_parameter_names(model: nn.Module) -> list[str]:
 
 @dataclass
 class ExactCurvature:
-    """An exact curvature matrix over the Linear/Conv2d weights.
+    """An exact curvature matrix over the weights of the analysed layers.
 
     Attributes:
         matrix: ``(P, P)`` float64, ``P`` = total number of weight entries.
@@ -96,10 +97,8 @@ def _check_classification(logits: torch.Tensor, targets: torch.Tensor | None):
 
 
 def _weight_layout(model: nn.Module) -> tuple[list[str], list[str], dict[str, torch.Tensor]]:
-    """Module paths, their weight keys and the detached weights of every Linear/Conv2d layer."""
-    layers = supported_layers(model)
-    if not layers:
-        raise ValueError(f"{type(model).__name__} has no nn.Linear or nn.Conv2d layer")
+    """Module paths, their weight keys and the detached weights of every analysed layer."""
+    layers = require_layers(model)
     names = [name for name, _ in layers]
     weight_keys = curvature_parameter_names(model)
     weights = {key: model.get_submodule(n).weight.detach() for key, n in zip(weight_keys, names)}
@@ -153,21 +152,19 @@ def _iter_gradient_rows(model, inputs, targets, fisher: FisherType, chunk_size: 
             yield torch.cat([grads[k].reshape(rows.shape[0], -1) for k in weight_keys], dim=1)
 
 
-def _float64_copy(model: nn.Module, inputs: torch.Tensor, targets, fisher) -> tuple:
+def _prepared(model: nn.Module, inputs: torch.Tensor, targets, fisher) -> tuple:
+    """``(float64 copy of model, float64 inputs, FisherType, layer names, weight slices)``."""
     fisher = FisherType.parse(fisher)
     if fisher is FisherType.EMPIRICAL and targets is None:
         raise ValueError("fisher='empirical' needs targets")
-    return copy.deepcopy(model).to(torch.float64), inputs.detach().to(torch.float64), fisher
+    model = copy.deepcopy(model).to(torch.float64)
+    names, weight_keys, weights = _weight_layout(model)
+    return model, inputs.detach().to(torch.float64), fisher, names, _slices(names, weight_keys, weights)
 
 
-def exact_curvature(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    targets: torch.Tensor | None = None,
-    fisher: FisherType | str = FisherType.TRUE,
-    chunk_size: int = 256,
-) -> ExactCurvature:
-    """Exact true Fisher ``F`` or second moment ``M`` over all Linear/Conv2d weights.
+def exact_curvature(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None = None,
+                    fisher: FisherType | str = FisherType.TRUE, chunk_size: int = 256) -> ExactCurvature:
+    """Exact true Fisher ``F`` or second moment ``M`` over the weights of every analysed layer.
 
     Args:
         model: The network; used in its current train/eval mode, never modified.
@@ -179,24 +176,19 @@ def exact_curvature(
     Returns:
         :class:`ExactCurvature` with a ``(P, P)`` float64 matrix (on the inputs' device).
     """
-    model, inputs, fisher = _float64_copy(model, inputs, targets, fisher)
-    names, weight_keys, weights = _weight_layout(model)
-    num_params = sum(w.numel() for w in weights.values())
+    model, inputs, fisher, names, slices = _prepared(model, inputs, targets, fisher)
+    num_params = max(s.stop for s in slices.values())
     matrix = torch.zeros(num_params, num_params, dtype=torch.float64, device=inputs.device)
     for rows in _iter_gradient_rows(model, inputs, targets, fisher, chunk_size):
         matrix.addmm_(rows.T, rows)
     num_examples = inputs.shape[0]
     matrix /= num_examples
-    return ExactCurvature(matrix, names, _slices(names, weight_keys, weights), fisher, num_examples)
+    return ExactCurvature(matrix, names, slices, fisher, num_examples)
 
 
-def curvature_rows(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    targets: torch.Tensor | None = None,
-    fisher: FisherType | str = FisherType.TRUE,
-    chunk_size: int = 512,
-) -> tuple[torch.Tensor, dict[str, slice]]:
+def curvature_rows(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None = None,
+                   fisher: FisherType | str = FisherType.TRUE,
+                   chunk_size: int = 512) -> tuple[torch.Tensor, dict[str, slice]]:
     """The gradient rows ``A`` with ``AᵀA / N`` = :func:`exact_curvature`'s matrix.
 
     For spectra through the smaller Gram matrix ``AAᵀ`` when ``R < P``.
@@ -206,7 +198,6 @@ def curvature_rows(
         ``"empirical"``; weights flattened row-major in module order) and module path →
         column slice of that layer's weight.
     """
-    model, inputs, fisher = _float64_copy(model, inputs, targets, fisher)
-    names, weight_keys, weights = _weight_layout(model)
+    model, inputs, fisher, _, slices = _prepared(model, inputs, targets, fisher)
     rows = torch.cat(list(_iter_gradient_rows(model, inputs, targets, fisher, chunk_size)))
-    return rows, _slices(names, weight_keys, weights)
+    return rows, slices

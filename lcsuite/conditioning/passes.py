@@ -5,7 +5,8 @@ training monitor (:mod:`lcsuite.monitor`, which runs them on the batches of a us
 
 - :func:`weights_requiring_grad`: every analysed weight requires grad inside; afterwards the
   ``requires_grad`` flags, the ``.grad`` of the weights that did not require grad and
-  (optionally) every buffer are as before, even on error.
+  (optionally) every buffer are as before, even on error (through
+  :func:`~lcsuite.conditioning.state.preserved_state`).
 - :func:`capture_passes`: per batch one forward pass and the backward passes of the chosen
   Fisher type under a :class:`~lcsuite.conditioning.capture.LayerCapture`, returning the
   summed loss and the float64 sums of the weight gradients of the sum-reduced loss.
@@ -21,6 +22,7 @@ from torch import nn
 
 from lcsuite.conditioning.capture import LayerCapture
 from lcsuite.conditioning.conventions import FisherType
+from lcsuite.conditioning.state import preserved_state
 
 __all__ = ["weights_requiring_grad", "capture_passes", "check_finite_records", "check_logits"]
 
@@ -29,33 +31,17 @@ __all__ = ["weights_requiring_grad", "capture_passes", "check_finite_records", "
 def weights_requiring_grad(model: nn.Module, weights: list[torch.Tensor], keep_buffers: bool = True):
     """Make every tensor of ``weights`` require grad inside the block; restore on exit.
 
-    Restored on exit (also on error): the ``requires_grad`` flag of every parameter, the
-    ``.grad`` of each weight that did not require grad before (a backward pass inside would
-    otherwise leave a gradient on a frozen weight, which an optimiser holding it would apply),
-    and, with ``keep_buffers``, the values of every buffer (BatchNorm running statistics that
-    the passes' forward calls update in train mode).
+    Restored on exit (also on error, :func:`~lcsuite.conditioning.state.preserved_state`): the
+    ``requires_grad`` flag of every parameter, the ``.grad`` of each weight that did not
+    require grad before (a backward pass inside would otherwise leave a gradient on a frozen
+    weight, which an optimiser holding it would apply), and, with ``keep_buffers``, the values
+    of every buffer (BatchNorm running statistics that the passes' forward calls update in
+    train mode). The train/eval mode is the caller's: the passes do not change it.
     """
-    buffers = {name: b.detach().clone() for name, b in model.named_buffers()} if keep_buffers else {}
-    requires_grad = {name: p.requires_grad for name, p in model.named_parameters()}
-    # (weight, its .grad tensor, a copy of its values): a backward pass accumulates in place.
-    frozen = [(w, w.grad, None if w.grad is None else w.grad.detach().clone())
-              for w in weights if not w.requires_grad]
-    try:
+    with preserved_state(model, buffers=keep_buffers, mode=False, tensors=weights):
         for w in weights:
             w.requires_grad_(True)
         yield
-    finally:
-        with torch.no_grad():
-            for name, b in model.named_buffers():
-                if name in buffers:
-                    b.copy_(buffers[name])
-        for name, p in model.named_parameters():
-            p.requires_grad_(requires_grad[name])
-        for w, grad, values in frozen:
-            w.requires_grad_(False)  # weights outside named_parameters() too
-            if grad is not None:
-                grad.copy_(values)
-            w.grad = grad
 
 
 def check_logits(logits: torch.Tensor, targets: torch.Tensor) -> None:

@@ -12,9 +12,11 @@ from functools import partial
 
 from lcsuite.data.dataset import Dataset
 from lcsuite.data.resolve import ALLOW_UNVERIFIED_OPTION, resolve_cifar, resolve_mnist
-from lcsuite.registry import DATASETS
+from lcsuite.registry import Registry
 
 __all__ = ["DATASETS", "data_policy", "load_dataset"]
+
+DATASETS: Registry = Registry("data set", "lcsuite.datasets")
 
 DATASETS.register("mnist", resolve_mnist)
 DATASETS.register("cifar10", partial(resolve_cifar, num_classes=10), owner=__name__)

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from lcsuite.registry import EXPERIMENTS, UnknownName
+from lcsuite.registry import Registry, UnknownName
 
 __all__ = ["EXPERIMENTS", "Experiment", "ExperimentContext", "UnknownName", "experiment", "get_experiment"]
 
@@ -129,6 +129,10 @@ class Experiment:
 
     def __call__(self, ctx: ExperimentContext) -> Mapping[str, Any]:
         return self.function(ctx)
+
+
+EXPERIMENTS: Registry = Registry("experiment", "lcsuite.experiments")
+"""Experiment name → :class:`Experiment` (entry point group ``lcsuite.experiments``)."""
 
 
 def experiment(name: str, outputs: OutputsSpec | None = None, params: tuple[str, ...] | None = None):

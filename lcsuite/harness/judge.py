@@ -12,7 +12,7 @@ import numpy as np
 
 from lcsuite.data import data_label
 from lcsuite.harness.enums import MeasurementStatus, Verdict
-from lcsuite.harness.expectations import Expectation, SpecError
+from lcsuite.harness.checks import Expectation, SpecError
 from lcsuite.harness.quantities import QuantityError
 from lcsuite.harness.runs import VerdictRecord
 from lcsuite.harness.spec import ItemSpec

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from lcsuite.harness.spec import IDENTIFIER
-from lcsuite.registry import PAPERS, did_you_mean
+from lcsuite.registry import Registry, did_you_mean
 
 __all__ = ["PAPERS", "Paper", "PaperError", "PublishedTable", "load_paper", "register_paper"]
 
@@ -94,6 +94,10 @@ class Paper:
 
     def summary_for(self, claim: str) -> str:
         return self.summaries.get(claim, "")
+
+
+PAPERS: Registry = Registry("paper", "lcsuite.papers")
+"""Paper id → :class:`Paper` (entry point group ``lcsuite.papers``)."""
 
 
 def _strings(value: Any, key: str, fail) -> dict[str, str]:

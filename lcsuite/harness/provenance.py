@@ -39,7 +39,6 @@ __all__ = [
 LIBRARIES = ("torch", "numpy", "h5py", "hypothesis", "scikit-learn", "torchvision", "lcsuite")
 
 NOT_MEASUREMENT = (
-    "lcsuite.harness.expectations",
     "lcsuite.harness.checks",
     "lcsuite.harness.judge",
     "lcsuite.harness.table",

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from lcsuite.harness.enums import TIER_NAMES
-from lcsuite.harness.expectations import Expectation, SpecError, build_expectation, did_you_mean
+from lcsuite.harness.checks import Expectation, SpecError, build_expectation, did_you_mean
 from lcsuite.harness.quantities import SEED
 from lcsuite.harness.spec import IDENTIFIER, ItemSpec
 from lcsuite.registry import UnknownName

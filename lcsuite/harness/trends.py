@@ -1,7 +1,7 @@
 """Numeric cores of the trend checks, as pure functions over the last axis of an array.
 
 The claim checks (``exponential``, ``spread``, ``monotone`` in
-:mod:`lcsuite.harness.expectations`) and the monitor's diagnosis rules
+:mod:`lcsuite.harness.checks.along`) and the monitor's diagnosis rules
 (:mod:`lcsuite.monitor.rules`) judge trends with these same functions, so a "decay" or a
 "spread" means one thing across the project. Every function treats each leading index as one
 series (``values`` of shape ``(..., n)``) and returns arrays of shape ``(...)``.

@@ -3,7 +3,7 @@
 Every model exposes its last Linear layer as ``model.classifier``.
 """
 
-from lcsuite.registry import MODELS
+from lcsuite.models.registry import MODELS
 from lcsuite.models.cifar import CifarArch, CifarNet, cifar_net, register_cifar_arch, valid_depth
 from lcsuite.models.mlp import MLP, MLP_INITS, MLP_NORMS
 from lcsuite.models.utils import count_parameters, weight_layers

@@ -45,7 +45,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from lcsuite.registry import MODELS
+from lcsuite.models.registry import MODELS
 
 __all__ = ["CifarArch", "CifarNet", "cifar_net", "register_cifar_arch", "valid_depth"]
 

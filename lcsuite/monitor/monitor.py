@@ -52,7 +52,8 @@ import torch
 from torch import nn
 
 from lcsuite.conditioning.analyze import Analysis, layer_analyses
-from lcsuite.conditioning.capture import LayerCapture, check_patch_mode_supported, supported_layers
+from lcsuite.conditioning.capture import LayerCapture
+from lcsuite.conditioning.layer_types import layer_class_names, require_layers, supported_layers
 from lcsuite.conditioning.conventions import ConvMode, FisherType, LossType
 from lcsuite.conditioning.passes import capture_passes, check_finite_records, weights_requiring_grad
 from lcsuite.monitor.history import Checkpoint, History
@@ -82,7 +83,7 @@ def _unseen_footer(parameters: list[str], unused_layers: list[str]) -> str:
             kind = entry.rsplit("(", 1)[-1].rstrip(")")
             by_type[kind] = by_type.get(kind, 0) + 1
         kinds = ", ".join(f"{count} of {kind}" for kind, count in by_type.items())
-        lines.append(f"not analysed: {len(parameters)} parameters outside Linear/Conv2d layers ({kinds}; "
+        lines.append(f"not analysed: {len(parameters)} parameters outside {'/'.join(layer_class_names())} layers ({kinds}; "
                      "Monitor.unseen() names them)")
     if unused_layers:
         lines.append("not analysed: layers unused in the forward pass: " + ", ".join(unused_layers))
@@ -161,12 +162,7 @@ class Monitor:
             raise ValueError(f"loss_reduction must be one of {', '.join(REDUCTIONS)}, got {loss_reduction!r}")
         if not isinstance(batches_per_checkpoint, int) or batches_per_checkpoint < 1:
             raise ValueError(f"batches_per_checkpoint must be an int >= 1, got {batches_per_checkpoint!r}")
-        layers = supported_layers(model)
-        if not layers:
-            raise ValueError(f"{type(model).__name__} has no nn.Linear or nn.Conv2d layer to analyse")
-        if self.conv_mode is ConvMode.PATCH:
-            for name, module in layers:
-                check_patch_mode_supported(name, module)
+        layers = require_layers(model, self.conv_mode)
         self.model = model
         self.every = every
         self._is_scheduled = _schedule(every)

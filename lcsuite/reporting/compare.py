@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from lcsuite.harness.enums import Verdict
-from lcsuite.reporting.format import fmt_number, markdown_table
+from lcsuite.format import fmt_number, markdown_table
 from lcsuite.reporting.loading import ItemView, ResultsError, RunView, load_run
 
 DEFAULT_RTOL = 0.1

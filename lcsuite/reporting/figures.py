@@ -30,7 +30,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from lcsuite.reporting.format import fmt_number
+from lcsuite.format import fmt_number
 
 MAX_FIGURES_PER_CLAIM = 60
 """Beyond this, quantities are listed in the table instead (keeps reports readable)."""

@@ -16,7 +16,7 @@ from lcsuite.harness.enums import Verdict
 from lcsuite.harness.papers import PAPERS, Paper, PublishedTable
 from lcsuite.registry import UnknownName
 from lcsuite.reporting.figures import claim_figures
-from lcsuite.reporting.format import fmt_number, markdown_table
+from lcsuite.format import fmt_number, markdown_table
 from lcsuite.reporting.loading import ItemView, ResultsError, RunView, load_run
 
 __all__ = ["render_report", "write_report", "verdict_badge"]

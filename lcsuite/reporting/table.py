@@ -9,7 +9,7 @@ from tabulate import tabulate
 
 from lcsuite.harness.enums import Verdict
 from lcsuite.harness.runs import VerdictRecord
-from lcsuite.reporting.format import fmt_number, fmt_seconds
+from lcsuite.format import fmt_number, fmt_seconds
 
 __all__ = ["claim_rows", "render_table", "HEADERS"]
 

@@ -1,9 +1,13 @@
-"""Side-by-side wall-clock timing: medians over interleaved repeats, after warmup.
+"""Wall-clock timing of zero-argument functions: medians over repeats, after warm-up calls.
 
-Every function of one comparison runs in the same process, round-robin (A B C, B C A, ...),
-so that drift in a shared machine's load hits all of them alike; the median of each is
-reported with all samples. Functions slower than the time budget are repeated fewer times
-(at least once after the warmup run), as asv does for slow benchmarks.
+- :func:`timed_call`: one call, synchronised around it on CUDA (else kernel launches are timed).
+- :func:`time_calls`: one function, ``repeats`` timed calls after ``warmup`` untimed ones.
+- :func:`compare`: several functions side by side in the same process, round-robin (A B C,
+  B C A, ...), so that drift in a shared machine's load hits all of them alike; functions
+  slower than the time budget are repeated fewer times (at least once after the warm-up run),
+  as asv does for slow benchmarks.
+
+Each returns :class:`Timing` (all samples; ``median`` is what tables show).
 """
 
 from __future__ import annotations
@@ -11,11 +15,13 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, TypeVar
 
 import torch
 
-__all__ = ["Timing", "compare", "synchronize"]
+__all__ = ["Timing", "compare", "synchronize", "timed_call", "time_calls"]
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -41,12 +47,37 @@ def synchronize(device: torch.device | str) -> None:
         torch.cuda.synchronize(device)
 
 
-def _timed(fn: Callable[[], object], device) -> float:
+def timed_call(fn: Callable[[], T], device: torch.device | str = "cpu") -> tuple[float, T]:
+    """``(seconds, fn())`` of one call, with the device's queued work awaited before and after."""
     synchronize(device)
     start = time.perf_counter()
-    fn()
+    value = fn()
     synchronize(device)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, value
+
+
+def _timed(fn: Callable[[], object], device) -> float:
+    return timed_call(fn, device)[0]
+
+
+def time_calls(fn: Callable[[], object], repeats: int, device: torch.device | str = "cpu", warmup: int = 0,
+               name: str = "") -> Timing:
+    """``repeats`` timed calls of ``fn`` one after the other, after ``warmup`` untimed calls.
+
+    Args:
+        fn: The unit of work.
+        repeats: Timed calls (at least 1).
+        device: Synchronised around each call when it is a CUDA device.
+        warmup: Untimed calls first (lazy initialisation, caches); their times are kept in
+            ``Timing.warmup``.
+        name: The timing's label.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    timing = Timing(name)
+    timing.warmup = [_timed(fn, device) for _ in range(warmup)]
+    timing.samples = [_timed(fn, device) for _ in range(repeats)]
+    return timing
 
 
 def compare(
