@@ -158,9 +158,9 @@ def pytest_report_teststatus(report, config):
     """Inconclusive and not-valid items pass for pytest, but are never shown as green."""
     verdict = dict(report.user_properties).get(VERDICT_PROPERTY) if report.when == "call" else None
     if verdict == Verdict.INCONCLUSIVE:
-        return "inconclusive", "I", ("INCONCLUSIVE", {"yellow": True})
+        return str(Verdict.INCONCLUSIVE), "I", ("INCONCLUSIVE", {"yellow": True})
     if verdict == Verdict.NOT_VALID:
-        return "not valid", "V", ("NOT VALID", {"yellow": True})
+        return str(Verdict.NOT_VALID), "V", ("NOT VALID", {"yellow": True})
     return None
 
 

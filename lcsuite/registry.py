@@ -6,8 +6,8 @@ packages plug in without any change to lcsuite through the entry point group of 
 (``lcsuite.papers``, ``lcsuite.experiments``, ``lcsuite.checks``, ``lcsuite.models``,
 ``lcsuite.datasets``, ``lcsuite.layer_types``) or through ``$LCSUITE_PLUGINS``.
 
-An entry point names either a module (``tinypaper = "tinypaper"``: importing it registers what it
-defines) or an object (``tiny_check = "tinypaper.checks:TinyCheck"``: registered under the entry
+An entry point names either a module (``mypaper = "mypaper"``: importing it registers what it
+defines) or an object (``my_check = "mypaper.checks:MyCheck"``: registered under the entry
 point's name in that group's registry). Plugins are loaded once, lazily, the first time a name
 is not found: :func:`load_plugins`.
 """

@@ -12,6 +12,10 @@ import torch
 
 pytest_plugins = ["pytester", "plugin_toys"]
 
+# The tiny external paper is a fixture package: its claim file is run from a copy, outside
+# this tree, by test_external_paper.py.
+collect_ignore = ["tiny_paper"]
+
 TESTS_DIR = Path(__file__).resolve().parent
 
 # Switching deterministic algorithms imports torch._inductor, whose operator library cannot be

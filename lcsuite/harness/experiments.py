@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from lcsuite.harness.enums import Tier
 from lcsuite.registry import Registry, UnknownName
 
 __all__ = ["EXPERIMENTS", "Experiment", "ExperimentContext", "UnknownName", "experiment", "get_experiment"]
@@ -60,7 +61,7 @@ class ExperimentContext:
 
     params: dict[str, Any]
     seed: int
-    tier: str = "smoke"
+    tier: str = Tier.SMOKE
     device: str = "cpu"
     data_root: Path | None = None
     download: bool = False

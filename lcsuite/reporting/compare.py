@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lcsuite.harness.quantities import SEED
 from lcsuite.harness.enums import Verdict
 from lcsuite.format import fmt_number, markdown_table
 from lcsuite.reporting.loading import ItemView, ResultsError, RunView, load_run
@@ -165,8 +166,8 @@ def relative_drift(old, new) -> float:
 
 def _seed_median(values: np.ndarray, dims: list[str]) -> np.ndarray:
     values = np.asarray(values, dtype=float)
-    if "seed" in dims and values.ndim:
-        axis = dims.index("seed")
+    if SEED in dims and values.ndim:
+        axis = dims.index(SEED)
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             return np.nanmedian(values, axis=axis) if values.shape[axis] else values

@@ -30,6 +30,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from lcsuite.harness.quantities import SEED
 from lcsuite.format import fmt_number
 
 MAX_FIGURES_PER_CLAIM = 60
@@ -59,14 +60,14 @@ class FigureKind:
 
 
 FIGURE_KINDS: tuple[FigureKind, ...] = (
-    FigureKind("per_layer", lambda n, d: "layer" in d and _dims_within(d, ("seed", "layer", "step"))),
+    FigureKind("per_layer", lambda n, d: "layer" in d and _dims_within(d, (SEED, "layer", "step"))),
     FigureKind(
         "loss_by_depth",
         lambda n, d: _is_loss(n) and {"depth", "step"} <= set(d)
-        and _dims_within(d, ("seed", "depth", "step")),
+        and _dims_within(d, (SEED, "depth", "step")),
     ),
-    FigureKind("depth_trend", lambda n, d: "depth" in d and _dims_within(d, ("seed", "depth", "step"))),
-    FigureKind("loss_curve", lambda n, d: _is_loss(n) and "step" in d and _dims_within(d, ("seed", "step"))),
+    FigureKind("depth_trend", lambda n, d: "depth" in d and _dims_within(d, (SEED, "depth", "step"))),
+    FigureKind("loss_curve", lambda n, d: _is_loss(n) and "step" in d and _dims_within(d, (SEED, "step"))),
 )
 
 
@@ -102,13 +103,13 @@ def _split_variant(path: str) -> tuple[str, str]:
 def _seed_axis_first(values: np.ndarray, dims: list[str]) -> np.ndarray:
     """Values as ``(seed, ...)``, adding a seed axis of length 1 when there is none."""
     values = np.asarray(values, dtype=float)
-    if "seed" in dims:
-        return np.moveaxis(values, dims.index("seed"), 0)
+    if SEED in dims:
+        return np.moveaxis(values, dims.index(SEED), 0)
     return values[None, ...]
 
 
 def _other_dims(dims: list[str]) -> list[str]:
-    return [d for d in dims if d != "seed"]
+    return [d for d in dims if d != SEED]
 
 
 def _summary(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -283,7 +284,7 @@ def _group_drawer(kind: str, tail: str, members: list, synonyms: Mapping[str, st
         for label, item, _, quantity in members:
             dims = canonical_dims(quantity.dims, synonyms)
             values = _seed_axis_first(quantity.values, dims)
-            _draw_series(ax, kind, label, values, ["seed", *_other_dims(dims)], item.params)
+            _draw_series(ax, kind, label, values, [SEED, *_other_dims(dims)], item.params)
             arrays.append(values)
         ax.set_ylabel(pretty_label(tail))
         return arrays

@@ -19,18 +19,17 @@ uniform: the cost does not depend on the data's content.
 
 from __future__ import annotations
 
-import statistics
-import time
-
 import numpy as np
 import torch
 
 from lcsuite.conditioning import analyze, curvature_rows
 from lcsuite.harness.experiments import ExperimentContext, experiment
 from lcsuite.models import MLP
+from lcsuite.timing import time_calls
 
 PATHS = ("full", "sub", "factor")
 FACTOR_REPEATS_MULTIPLE = 5
+CLASSES = 10  # the classifier's outputs (as MNIST's), on synthetic inputs: only the cost is measured
 
 
 def _full(model, x, y):
@@ -45,22 +44,6 @@ def _sub(model, x, y):
 
 def _factor(model, x, y):
     return [layer.fim_spectrum() for layer in analyze(model, x, y, fisher="true").layers]
-
-
-def _median_seconds(function, repeats: int, device: str, warm_up: bool) -> float:
-    """Median wall time of ``function()`` over ``repeats`` calls (after one untimed call)."""
-    if warm_up:
-        function()
-    times = []
-    for _ in range(repeats):
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        function()
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def _outputs(params):
@@ -86,14 +69,14 @@ def layerwise_cost(ctx: ExperimentContext) -> dict:
     params_count = []
     for index, width in enumerate(widths):
         torch.manual_seed(ctx.seed)
-        model = MLP(width, 10, int(p["depth"]), width, init="random").to(device=ctx.device).train()
+        model = MLP(width, CLASSES, int(p["depth"]), width, init="random").to(device=ctx.device).train()
         x = torch.randn(n, width, device=ctx.device)
-        y = torch.randint(0, 10, (n,), device=ctx.device)
+        y = torch.randint(0, CLASSES, (n,), device=ctx.device)
         params_count.append(sum(m.weight.numel() for m in model.linears))
         for path, function in zip(PATHS, (_full, _sub, _factor)):
             ctx.progress(f"layerwise_cost: width {width} path {path}")
             repeats = int(p["repeats"]) * (FACTOR_REPEATS_MULTIPLE if path == "factor" else 1)
-            seconds = _median_seconds(lambda: function(model, x, y), repeats, ctx.device, index == 0)
+            seconds = time_calls(lambda: function(model, x, y), repeats, ctx.device, warmup=int(index == 0)).median
             times[path].append(seconds)
     out = {f"time/{path}": (np.asarray(v), ("width",)) for path, v in times.items()}
     factor = np.asarray(times["factor"])

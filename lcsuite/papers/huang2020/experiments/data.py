@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 from lcsuite.harness.experiments import ExperimentContext
 
 __all__ = ["mnist", "mnist_train_test", "mnist_subset", "cifar_train_test", "augment_option"]
@@ -75,17 +77,23 @@ def augment_option(name: str) -> str | None:
     return None if name == "none" else name
 
 
-def mnist_subset(ctx: ExperimentContext, num_examples: int, image_size: int = 12):
-    """``num_examples`` random MNIST examples (seeded by ``ctx.seed``), center-cropped and resized
-    to ``image_size`` (the paper's 12×12 for Fig. 1, 2), provenance recorded.
+class Subset(NamedTuple):
+    """Examples on the context's device: inputs ``(N, ...)`` float32, targets ``(N,)`` int64,
+    and the number of classes of the data set they come from."""
 
-    Returns inputs ``(N, 1, S, S)`` float32 in [0, 1] and targets ``(N,)`` int64, on
-    ``ctx.device``.
-    """
+    inputs: Any
+    targets: Any
+    num_classes: int
+
+
+def mnist_subset(ctx: ExperimentContext, num_examples: int, image_size: int = 12) -> Subset:
+    """``num_examples`` random MNIST examples (seeded by ``ctx.seed``), center-cropped and resized
+    to ``image_size`` (the paper's 12×12 for Fig. 1, 2), provenance recorded; inputs
+    ``(N, 1, S, S)`` in [0, 1]."""
     import torch
 
     data = mnist(ctx, image_size=image_size)
     if num_examples > len(data.targets):
         raise ValueError(f"asked for {num_examples} examples, the data set has {len(data.targets)}")
     index = torch.from_numpy(ctx.rng().permutation(len(data.targets))[:num_examples])
-    return data.inputs[index].to(ctx.device), data.targets[index].to(ctx.device)
+    return Subset(data.inputs[index].to(ctx.device), data.targets[index].to(ctx.device), data.num_classes)

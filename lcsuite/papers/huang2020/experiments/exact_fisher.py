@@ -74,10 +74,10 @@ def _kappas(spectrum: torch.Tensor) -> dict[str, float]:
 # --- data and networks --------------------------------------------------------------------------
 
 
-def paired_mlp(ctx: ExperimentContext, depth: int, width: int, norm: str, in_features: int) -> MLP:
+def paired_mlp(ctx: ExperimentContext, depth: int, width: int, norm: str, in_features: int, classes: int) -> MLP:
     """A random-init MLP in train mode, float64; same Linear weights for both norms of a seed."""
     torch.manual_seed(ctx.seed)
-    model = MLP(in_features, 10, depth, width, norm=norm, init="random")
+    model = MLP(in_features, classes, depth, width, norm=norm, init="random")
     return model.to(device=ctx.device, dtype=torch.float64).train()
 
 
@@ -106,8 +106,8 @@ def kfac_approximation(ctx: ExperimentContext) -> dict:
     ``layer`` (K Linear layers, input side first).
     """
     p = ctx.params
-    inputs, targets = mnist_subset(ctx, int(p["num_examples"]))
-    model = paired_mlp(ctx, int(p["depth"]), int(p["width"]), p["norm"], inputs[0].numel())
+    inputs, targets, classes = mnist_subset(ctx, int(p["num_examples"]))
+    model = paired_mlp(ctx, int(p["depth"]), int(p["width"]), p["norm"], inputs[0].numel(), classes)
     rows, slices = curvature_rows(model, inputs, targets, "true")
     kron = _kron_layers(model, inputs, targets)
     out: dict[str, list] = {path: [] for path in _kfac_outputs(p)}
@@ -166,10 +166,10 @@ def layerwise_vs_full(ctx: ExperimentContext) -> dict:
     """
     p = ctx.params
     depth, width = parse_arch(p["arch"])
-    inputs, targets = mnist_subset(ctx, int(p["num_examples"]))
+    inputs, targets, classes = mnist_subset(ctx, int(p["num_examples"]))
     spectra = {mat: {"full": [], "layer": []} for mat in CURVATURES}
     for norm in NORMS:
-        model = paired_mlp(ctx, depth, width, norm, inputs[0].numel())
+        model = paired_mlp(ctx, depth, width, norm, inputs[0].numel(), classes)
         for mat, fisher in CURVATURES.items():
             ctx.progress(f"layerwise_vs_full: {p['arch']} {norm} {mat}")
             rows, slices = curvature_rows(model, inputs, targets, fisher)

@@ -35,9 +35,9 @@ def network_factor_spectra(ctx: ExperimentContext, p: Mapping[str, Any]) -> dict
     Zero eigenvalues: each factor's with ``default_rtol`` of its size; the explicit matrix's
     below ``default_rtol(n) · λmax``.
     """
-    inputs, targets = mnist_subset(ctx, int(p["num_examples"]))
+    inputs, targets, classes = mnist_subset(ctx, int(p["num_examples"]))
     torch.manual_seed(ctx.seed)
-    model = MLP(inputs[0].numel(), 10, int(p["depth"]), int(p["width"]), init="random")
+    model = MLP(inputs[0].numel(), classes, int(p["depth"]), int(p["width"]), init="random")
     model = model.to(device=ctx.device, dtype=torch.float64)
     x, y = inputs.to(torch.float64), targets
     optimizer = torch.optim.SGD(model.parameters(), lr=float(p["lr"]))

@@ -40,17 +40,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from lcsuite.conditioning import LayerCapture, lambda_max, symmetric_spectrum
+from lcsuite.conditioning import LayerCapture, lambda_max, preserved_state, symmetric_spectrum
 from lcsuite.harness.experiments import ExperimentContext, experiment
 from lcsuite.papers.huang2020.experiments.data import augment_option, cifar_train_test
 from lcsuite.models import cifar_net
 from lcsuite.train import seed_everything, train
 
 __all__ = ["classifier_input_statistics", "resnet_last_layer_depth"]
-
-
-def _batchnorm_buffers(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {name: buf.clone() for name, buf in model.named_buffers()}
 
 
 @torch.no_grad()
@@ -63,10 +59,8 @@ def classifier_input_statistics(model: nn.Module, inputs: torch.Tensor, batch_si
     Returns:
         ``{"lambda_max": λmax(Sx_last), "rms_norm": sqrt(trace Sx_last)}``.
     """
-    was_training = model.training
-    buffers = _batchnorm_buffers(model)
-    model.train()
-    with LayerCapture(model.classifier, record_gradients=False) as capture:
+    with preserved_state(model), LayerCapture(model.classifier, record_gradients=False) as capture:
+        model.train()
         for start in range(0, len(inputs), batch_size):
             model(inputs[start : start + batch_size])
     record = capture.records[""]  # the classifier itself is the captured module
@@ -75,9 +69,6 @@ def classifier_input_statistics(model: nn.Module, inputs: torch.Tensor, batch_si
     else:
         sx = record.input_covariance()
         stats = {"lambda_max": lambda_max(symmetric_spectrum(sx)), "rms_norm": float(torch.trace(sx).sqrt())}
-    for name, buf in model.named_buffers():
-        buf.copy_(buffers[name])
-    model.train(was_training)
     return stats
 
 
