@@ -34,6 +34,7 @@ from lcsuite.harness.enums import TIER_NAMES, Verdict
 from lcsuite.harness.session import LcSession, is_claim_file
 
 VERDICT_PROPERTY = "lcsuite_verdict"
+VARIANT_PROPERTY = "lcsuite_variant"
 EXIT_ERRORED = 6
 _STATE = pytest.StashKey[LcSession]()
 
@@ -154,13 +155,26 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
     return None
 
 
+_STATUS = {
+    Verdict.HOLDS: ("H", {"green": True}), Verdict.INCONCLUSIVE: ("I", {"yellow": True}),
+    Verdict.NOT_VALID: ("V", {"yellow": True}), Verdict.CONTRADICTED: ("C", {"red": True}),
+}
+
+
 def pytest_report_teststatus(report, config):
-    """Inconclusive and not-valid items pass for pytest, but are never shown as green."""
-    verdict = dict(report.user_properties).get(VERDICT_PROPERTY) if report.when == "call" else None
-    if verdict == Verdict.INCONCLUSIVE:
-        return str(Verdict.INCONCLUSIVE), "I", ("INCONCLUSIVE", {"yellow": True})
-    if verdict == Verdict.NOT_VALID:
-        return str(Verdict.NOT_VALID), "V", ("NOT VALID", {"yellow": True})
+    """The verdict in pytest's own words, so that its summary line counts holds, contradicted and
+    inconclusive items. Inconclusive and not-valid items pass for pytest but are never green;
+    a variant's verdict is shown as such and never fails the run."""
+    properties = dict(report.user_properties) if report.when == "call" else {}
+    verdict, variant = properties.get(VERDICT_PROPERTY), properties.get(VARIANT_PROPERTY)
+    if verdict is None:
+        return None
+    verdict = Verdict(verdict)
+    if variant and not verdict.is_error:
+        return f"variant {verdict}", "v", (f"VARIANT {str(verdict).upper()}", {"yellow": not verdict.is_green})
+    if verdict in _STATUS:
+        letter, markup = _STATUS[verdict]
+        return str(verdict), letter, (str(verdict).upper(), markup)
     return None
 
 
@@ -197,10 +211,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     if session.exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         return
-    worst = state.session_worst_verdict()
-    if worst is not None and worst.is_error:
+    records = state.session_records()
+    if any(Verdict(r.verdict).is_error for r in records):
         session.exitstatus = EXIT_ERRORED
-    elif worst is not None and worst.is_red:
+    elif any(Verdict(r.verdict).is_red for r in records if r.variant is None):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
@@ -218,7 +232,7 @@ class ClaimFile(pytest.File):
         tier = state.tier
         if tier not in claim.tiers:
             pytest.skip(f"{claim.display}: defines no [tier.{tier}] (tiers: {', '.join(claim.tiers)})")
-        for item, grid_point in claim.items():
+        for item, grid_point, _ in claim.all_items():
             yield ClaimItem.from_parent(self, name=item, claim=claim, grid_point=grid_point)
 
 
@@ -251,10 +265,10 @@ class ClaimItem(pytest.Item):
             key = self.spec(state).key
             record = judge_after_executor(self.claim, self.name, self.grid_point, state.run_settings(),
                                           state.outcomes.get(key), state.reused.get(key))
-        self.user_properties.append((VERDICT_PROPERTY, record.verdict))
+        self.user_properties += [(VERDICT_PROPERTY, record.verdict), (VARIANT_PROPERTY, record.variant)]
         verdict = Verdict(record.verdict)
-        if verdict.is_red or verdict.is_error:
-            raise ClaimOutcome(record)
+        if verdict.is_error or (verdict.is_red and record.variant is None):
+            raise ClaimOutcome(record)  # a variant's red verdict is a robustness finding, not a failure
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, ClaimOutcome):

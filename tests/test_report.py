@@ -92,11 +92,12 @@ def test_summary_shows_verdict_tier_data_headline_expectation_and_paper_numbers(
             for line in pipe_tables(text.split("## Summary", 1)[1])[0][2:]}
     fig5 = rows["[fig5_bn_improves_conditioning](#fig5_bn_improves_conditioning)"]
     assert fig5[1] == "Fig. 5, A6" and fig5[2] == "smoke" and fig5[4].startswith("**FAIL**")
-    assert "fraction_below=0.925" in fig5[5] and "init=random: BN below Plain" in fig5[6]
+    assert fig5[5] == "—"  # no variants: no robustness line
+    assert "fraction_below=0.925" in fig5[6] and "init=random: BN below Plain" in fig5[7]
     fig3 = rows["[fig3_magnitude_propagation](#fig3_magnitude_propagation)"]
     assert "[substitute]" in fig3[3] and fig3[4].startswith("PASS")
     table1 = rows["[table1_lastbn_beats_resnet](#table1_lastbn_beats_resnet)"]
-    assert "7.52" in table1[7] and "0.043" in table1[7]
+    assert "7.52" in table1[8] and "0.043" in table1[8]
 
 
 def test_claim_sections_show_expectations_seeds_and_published_tables(rendered):

@@ -18,18 +18,31 @@ from lcsuite.harness.runs import VerdictRecord
 from lcsuite.harness.spec import ItemSpec
 from lcsuite.harness.store import StoredItem
 
-__all__ = ["judge", "error_record"]
+__all__ = ["judge", "error_record", "not_valid_record"]
 
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def error_record(spec: ItemSpec, message: str, *, ref: str = "", statement: str = "",
-                 note: str = "") -> VerdictRecord:
-    """The verdict of an item that has no usable measurement."""
-    return VerdictRecord(spec.key, spec.tier, str(Verdict.ERROR), message, ref, statement, note=note,
-                         judged_at=_now())
+def error_record(claim, spec: ItemSpec, message: str, *, note: str = "",
+                 verdict: Verdict = Verdict.ERROR) -> VerdictRecord:
+    """The verdict of an item that has no usable measurement (or is not valid at its tier)."""
+    return VerdictRecord(spec.key, spec.tier, str(verdict), message, claim.ref, claim.statement, note=note,
+                         judged_at=_now(), variant=spec.variant,
+                         label=claim.robustness_label(claim.variant_named(spec.item)))
+
+
+def not_valid_record(claim, spec: ItemSpec) -> VerdictRecord | None:
+    """"not valid" when the item's parameters miss a validity condition at its tier, else None."""
+    reasons = claim.invalid_at(spec.tier, spec.params)
+    if not reasons:
+        return None
+    point = {k: spec.params[k] for k in claim.grid}
+    elsewhere = [t for t in claim.valid_tiers(point) if t != spec.tier]
+    message = (f"not valid at tier {spec.tier}: " + "; ".join(reasons)
+               + (f"; valid at tier {', '.join(elsewhere)}" if elsewhere else ""))
+    return error_record(claim, spec, message, verdict=Verdict.NOT_VALID)
 
 
 def _judge_expectation(index: int, expectation: Expectation, quantities, display: str) -> tuple[dict, float | None]:
@@ -41,30 +54,32 @@ def _judge_expectation(index: int, expectation: Expectation, quantities, display
         message = exc.message if isinstance(exc, SpecError) else str(exc)
         return {**base, "verdict": str(Verdict.ERROR), "expected": "", "measured": "",
                 "where": "", "error": f"{display}: {key}: {message}"}, None
-    verdict = Verdict.PASS if outcome.passed else Verdict.FAIL
-    record = {**base, "verdict": str(verdict), "expected": outcome.expected, "measured": outcome.measured,
+    record = {**base, "verdict": str(outcome.verdict), "expected": outcome.expected, "measured": outcome.measured,
               "where": outcome.where}
+    if outcome.rule:
+        record["rule"] = outcome.rule
     headline = outcome.headline if outcome.headline is not None and np.isfinite(outcome.headline) else None
     return record, headline
 
 
 def _summary(records: list[dict]) -> tuple[Verdict, str]:
+    """The item's verdict: the worst expectation's (a statistical verdict before an exact one of
+    the same rank), and a message counting the expectations' verdicts."""
     verdicts = [Verdict(r["verdict"]) for r in records]
-    worst = Verdict.worst(verdicts)
     errors = [r["error"] for r in records if r.get("error")]
     if errors:
         return Verdict.ERROR, "; ".join(errors)
-    bad = sum(v.rank > 0 for v in verdicts)
-    if bad:
-        return worst, f"{bad} of {len(records)} expectations do not hold"
-    return worst, f"all {len(records)} expectations hold"
+    order = sorted(verdicts, key=lambda v: (v.rank, v not in (Verdict.PASS, Verdict.FAIL)))
+    counts = {v: verdicts.count(v) for v in dict.fromkeys(reversed(order))}
+    return order[-1], f"of {len(records)} expectations: " + ", ".join(f"{n} {v}" for v, n in counts.items())
 
 
 def judge(claim, stored: StoredItem, *, reused_from: str | None = None, note: str = "") -> VerdictRecord:
     """Judge ``stored`` against ``claim``'s expectations (``claim``: a loaded claim file)."""
     spec = stored.spec
     common = dict(ref=claim.ref, statement=claim.statement, data=[data_label(d) for d in stored.data],
-                  elapsed_s=stored.elapsed_s, reused_from=reused_from, note=note, judged_at=_now())
+                  elapsed_s=stored.elapsed_s, reused_from=reused_from, note=note, judged_at=_now(),
+                  variant=spec.variant, label=claim.robustness_label(claim.variant_named(spec.item)))
     if stored.status is MeasurementStatus.ERROR:
         return VerdictRecord(spec.key, spec.tier, str(Verdict.ERROR), stored.message, **common)
     records, headline = [], {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from lcsuite.harness.judge import error_record, judge
+from lcsuite.harness.judge import error_record, judge, not_valid_record
 from lcsuite.harness.measure import ItemTask, MeasureSettings
 from lcsuite.harness.reuse import find_reusable
 from lcsuite.harness.runs import VerdictRecord, item_file, write_verdict
@@ -81,13 +81,18 @@ def judge_stored(claim, spec: ItemSpec, path: Path, *, reused_from: str | None =
     try:
         stored: StoredItem = read_item(path)
     except CorruptResult as exc:
-        return error_record(spec, f"result file unusable: {exc}", ref=claim.ref, statement=claim.statement,
-                            note=note)
+        return error_record(claim, spec, f"result file unusable: {exc}", note=note)
     return judge(claim, stored, reused_from=reused_from, note=note)
 
 
 def run_item(claim, item: str, grid_point: dict, settings: RunSettings) -> VerdictRecord:
-    """Inline: reuse or measure one item, judge it, store the verdict; returns the verdict record."""
+    """Inline: reuse or measure one item, judge it, store the verdict; returns the verdict record.
+    An item whose measurement is not valid at the tier is not run (verdict "not valid")."""
+    spec = claim.item_spec(settings.tier, item, grid_point, settings.allow_unverified)
+    invalid = not_valid_record(claim, spec)
+    if invalid is not None:
+        write_verdict(settings.run_dir, invalid)
+        return invalid
     prepared = prepare_item(claim, item, grid_point, settings)
     if prepared.stored is None:
         item_task(claim, prepared, settings)()
@@ -105,10 +110,13 @@ def judge_after_executor(claim, item: str, grid_point: dict, settings: RunSettin
     task that failed without a result is an error naming the job, its scheduler state and log."""
     spec = claim.item_spec(settings.tier, item, grid_point, settings.allow_unverified)
     path = item_file(settings.run_dir, spec.key)
-    if outcome is not None and outcome.state != "done" and not path.exists():
+    invalid = not_valid_record(claim, spec)
+    if invalid is not None:
+        record = invalid
+    elif outcome is not None and outcome.state != "done" and not path.exists():
         message = outcome.error or f"task {outcome.state} without a result"
         where = f" (job {outcome.job_id}, {outcome.job_state or outcome.state}, log {outcome.log_path})"
-        record = error_record(spec, message + where, ref=claim.ref, statement=claim.statement)
+        record = error_record(claim, spec, message + where)
     else:
         reused = reused_from or (settings.run_dir.name if outcome is None or outcome.already_done else None)
         record = judge_stored(claim, spec, path, reused_from=reused)

@@ -82,21 +82,24 @@ def new_run_id() -> str:
 
 @dataclass
 class PlanEntry:
-    """One planned item: its spec, the claim's words (shown even when it never finished) and the
-    claim file it came from (to judge the run again: ``lcsuite collect``)."""
+    """One planned item: its spec, the claim's words (shown even when it never finished), the
+    claim file it came from (to judge the run again: ``lcsuite collect``) and the claim's
+    diagnosis at the run's tier (shown when it is not green)."""
 
     spec: ItemSpec
     ref: str = ""
     statement: str = ""
     source: str = ""
+    diagnosis: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"spec": self.spec.to_dict(), "ref": self.ref, "statement": self.statement, "source": self.source}
+        return {"spec": self.spec.to_dict(), "ref": self.ref, "statement": self.statement, "source": self.source,
+                "diagnosis": self.diagnosis}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "PlanEntry":
         return cls(ItemSpec.from_dict(data["spec"]), data.get("ref", ""), data.get("statement", ""),
-                   data.get("source", ""))
+                   data.get("source", ""), data.get("diagnosis", ""))
 
 
 @dataclass
@@ -121,9 +124,11 @@ class VerdictRecord:
     """One item's judgement in one run (``<item>.verdict.json``), JSON-serialisable.
 
     ``expectations`` holds one dict per ``[[expect]]``: ``name``, ``check``, ``description``,
-    ``verdict``, ``expected``, ``measured``, ``where`` (and the statistical rule's numbers where
-    there is one). ``data`` holds the data sets' labels; ``reused_from`` the run whose result
-    was reused (``None`` when measured in this run); ``note`` why a stored result was not reused.
+    ``verdict``, ``expected``, ``measured``, ``where`` (and ``rule``: the statistical rule's
+    numbers where there is one). ``data`` holds the data sets' labels; ``reused_from`` the run
+    whose result was reused (``None`` when measured in this run); ``note`` why a stored result
+    was not reused; ``variant`` the protocol variant (``None``: primary) and ``label`` how its
+    protocol reads in the claim's robustness line.
     """
 
     key: str
@@ -139,6 +144,8 @@ class VerdictRecord:
     reused_from: str | None = None
     note: str = ""
     judged_at: str = ""
+    variant: str | None = None
+    label: str = ""
 
     @property
     def paper(self) -> str:

@@ -29,13 +29,15 @@ from __future__ import annotations
 import itertools
 import json
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 from lcsuite.harness.enums import TIER_NAMES
 from lcsuite.harness.checks import Expectation, SpecError, build_expectation, did_you_mean
 from lcsuite.harness.quantities import SEED
+from lcsuite.harness.protocol import (VARIANT_SEPARATOR, Validity, Variant, invalid_reasons, parse_diagnosis,
+                                      parse_validity, parse_variants)
 from lcsuite.harness.spec import IDENTIFIER, ItemSpec
 from lcsuite.registry import UnknownName
 
@@ -43,7 +45,8 @@ __all__ = ["ClaimError", "Claim", "TierSpec", "load_claim", "DEFAULT_ITEM"]
 
 TIERS = TIER_NAMES
 DEFAULT_ITEM = "default"
-TOP_LEVEL_KEYS = ("id", "paper", "ref", "statement", "experiment", "params", "grid", "tier", "expect")
+TOP_LEVEL_KEYS = ("id", "paper", "ref", "statement", "experiment", "primary", "params", "grid", "tier", "variant",
+                  "valid", "diagnosis", "expect")
 TIER_SPECIAL_KEYS = ("seeds", "requires_real_data", "timeout_s")
 
 
@@ -82,6 +85,10 @@ class Claim:
     tiers: dict[str, TierSpec]
     expectations: list[Expectation]
     raw: dict[str, Any]
+    primary: str = "as stated"
+    variants: tuple[Variant, ...] = ()
+    validity: tuple[Validity, ...] = ()
+    diagnosis: dict[str, str] = field(default_factory=dict)
 
     def items(self) -> list[tuple[str, dict[str, Any]]]:
         """``(item id, grid point)`` for every grid combination; ``default`` without a grid."""
@@ -94,16 +101,39 @@ class Claim:
             points.append((",".join(f"{k}={_item_value(v)}" for k, v in point.items()), point))
         return points
 
-    def item_params(self, tier: str, grid_point: Mapping[str, Any]) -> dict[str, Any]:
-        """Merged parameters: ``[params]`` < ``[tier.<tier>]`` < grid point."""
-        return {**self.params, **self.tiers[tier].overrides, **grid_point}
+    def all_items(self) -> list[tuple[str, dict[str, Any], Variant | None]]:
+        """Every item: the primary ones (:meth:`items`), then each variant's (``<item>@<variant>``)."""
+        primary = [(name, point, None) for name, point in self.items()]
+        return primary + [(f"{name}{VARIANT_SEPARATOR}{variant.name}", point, variant)
+                          for variant in self.variants for name, point in self.items()]
+
+    def variant_named(self, item: str) -> Variant | None:
+        """The variant an item id names (``init=he@torch7_biases``), or None for primary items."""
+        name = item.partition(VARIANT_SEPARATOR)[2]
+        return next((v for v in self.variants if v.name == name), None) if name else None
+
+    def item_params(self, tier: str, grid_point: Mapping[str, Any], variant: Variant | None = None) -> dict[str, Any]:
+        """Merged parameters: ``[params]`` < ``[tier.<tier>]`` < grid point < variant."""
+        return {**self.params, **self.tiers[tier].overrides, **grid_point, **(variant.params if variant else {})}
 
     def item_spec(self, tier: str, item: str, grid_point: Mapping[str, Any],
                   allow_unverified: bool = False) -> ItemSpec:
-        """The :class:`ItemSpec` of one item at ``tier``."""
-        spec = self.tiers[tier]
-        return ItemSpec(self.paper, self.id, item, self.experiment, tier, self.item_params(tier, grid_point),
-                        spec.seeds, spec.requires_real_data, allow_unverified)
+        """The :class:`ItemSpec` of one item at ``tier`` (its variant read from the item id)."""
+        spec, variant = self.tiers[tier], self.variant_named(item)
+        return ItemSpec(self.paper, self.id, item, self.experiment, tier,
+                        self.item_params(tier, grid_point, variant), spec.seeds, spec.requires_real_data,
+                        allow_unverified, variant.name if variant else None)
+
+    def invalid_at(self, tier: str, params: Mapping[str, Any]) -> list[str]:
+        """Why the measurement would not be valid with ``params`` (empty: valid)."""
+        return invalid_reasons(self.validity, params)
+
+    def valid_tiers(self, grid_point: Mapping[str, Any]) -> list[str]:
+        """The tiers at which the item's measurement is valid."""
+        return [t for t in self.tiers if not self.invalid_at(t, self.item_params(t, grid_point))]
+
+    def robustness_label(self, variant: Variant | None) -> str:
+        return variant.label if variant else self.primary
 
     def check_params(self, declared: tuple[str, ...]) -> None:
         """Every ``[params]`` and ``[grid]`` key must be a parameter the experiment declares."""
@@ -167,6 +197,12 @@ class _Reader:
         for key in ("id", "paper"):
             if not IDENTIFIER.match(raw[key]):
                 self.fail(key, f"{raw[key]!r} is not an identifier (a letter, then letters, digits or '_')")
+
+    def text(self, raw: dict[str, Any], key: str, default: str) -> str:
+        value = raw.get(key, default)
+        if not isinstance(value, str) or not value.strip():
+            self.fail(key, f"expected a non-empty string, got {_type_name(value)} {value!r}")
+        return value
 
     def table(self, raw: dict[str, Any], key: str) -> dict[str, Any]:
         value = raw.get(key, {})
@@ -247,9 +283,14 @@ def load_claim(path: Path, display: str | None = None, check_experiment: bool = 
     raw = reader.read()
     reader.identity(raw)
     params, grid = reader.table(raw, "params"), reader.grid(raw)
+    tiers = reader.tiers(raw, params, grid)
     claim = Claim(path=path, display=reader.display, id=raw["id"], paper=raw["paper"], ref=raw["ref"],
                   statement=raw["statement"], experiment=raw["experiment"], params=params, grid=grid,
-                  tiers=reader.tiers(raw, params, grid), expectations=reader.expectations(raw), raw=raw)
+                  tiers=tiers, expectations=reader.expectations(raw), raw=raw,
+                  primary=reader.text(raw, "primary", "as stated"),
+                  variants=parse_variants(raw.get("variant"), params, reader.fail),
+                  validity=parse_validity(raw.get("valid"), {**params, **grid}, reader.fail),
+                  diagnosis=parse_diagnosis(raw.get("diagnosis"), TIERS, reader.fail))
     if check_experiment:
         _check_against_registries(claim)
     return claim

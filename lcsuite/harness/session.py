@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lcsuite.harness import devices, runs
-from lcsuite.harness.enums import Tier, Verdict
+from lcsuite.harness.enums import Tier
 from lcsuite.harness.measure import MeasureSettings
 from lcsuite.harness.runner import RunSettings
 
@@ -148,8 +148,8 @@ class LcSession:
     # planning ----------------------------------------------------------------------------------
     def plan_from_items(self, items) -> None:
         """Inline: plan the collected claim items."""
-        entries = [runs.PlanEntry(item.spec(self), item.claim.ref, item.claim.statement, str(item.claim.path))
-                   for item in items]
+        entries = [runs.PlanEntry(item.spec(self), item.claim.ref, item.claim.statement, str(item.claim.path),
+                                  item.claim.diagnosis.get(self.tier, "")) for item in items]
         self._plan(entries)
 
     def plan_from_node_ids(self, ids) -> None:
@@ -166,9 +166,10 @@ class LcSession:
             if path not in claims:
                 claims[path] = load_claim(self.config.rootpath / path, display=path, check_experiment=False)
             claim = claims[path]
-            point = dict(claim.items())[name]
+            point = {item: point for item, point, _ in claim.all_items()}[name]
             entries.append(runs.PlanEntry(claim.item_spec(self.tier, name, point, self.allow_unverified),
-                                          claim.ref, claim.statement, str(claim.path)))
+                                          claim.ref, claim.statement, str(claim.path),
+                                          claim.diagnosis.get(self.tier, "")))
         self._plan(entries)
 
     def _plan(self, entries: list[runs.PlanEntry]) -> None:
@@ -200,10 +201,6 @@ class LcSession:
             return []
         return runs.run_records(runs.read_run(self.run_dir), self.planned_keys)
 
-    def session_worst_verdict(self) -> Verdict | None:
-        records = self.session_records()
-        return Verdict.worst(r.verdict for r in records) if records else None
-
     # executors other than inline ------------------------------------------------------------------
     def cluster_options(self):
         """The options file (or pyproject's ``[tool.lcsuite.slurm]``), then ``--lc-slurm-*``; a run
@@ -230,6 +227,8 @@ class LcSession:
 
         settings, tasks = self.run_settings(), []
         for item in items:
+            if item.claim.invalid_at(self.tier, item.spec(self).params):
+                continue  # not valid at this tier: not run (judged "not valid")
             prepared = prepare_item(item.claim, item.name, item.grid_point, settings)
             if prepared.stored is None:
                 tasks.append(item_task(item.claim, prepared, settings))

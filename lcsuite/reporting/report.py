@@ -18,6 +18,7 @@ from lcsuite.registry import UnknownName
 from lcsuite.reporting.figures import claim_figures
 from lcsuite.format import fmt_number, markdown_table
 from lcsuite.reporting.loading import ItemView, ResultsError, RunView, load_run
+from lcsuite.reporting.table import claim_verdict, robustness_line
 
 __all__ = ["render_report", "write_report", "verdict_badge"]
 
@@ -66,7 +67,8 @@ def _anchor(claim_id: str) -> str:
     return "".join(c for c in claim_id.lower() if c.isalnum() or c in "-_ ").replace(" ", "-")
 
 
-SUMMARY_HEADERS = ["claim", "ref", "tier", "data", "verdict", "measured (headline)", "expected", "paper's numbers"]
+SUMMARY_HEADERS = ["claim", "ref", "tier", "data", "verdict", "robustness", "measured (headline)", "expected",
+                   "paper's numbers"]
 
 
 def summary_rows(run: RunView) -> list[list[str]]:
@@ -75,10 +77,12 @@ def summary_rows(run: RunView) -> list[list[str]]:
     for (paper_id, claim), items in run.by_claim().items():
         measured = [(f"{i.item}: " if len(items) > 1 else "") + _headline(i.headline) for i in items if i.headline]
         expected = _unique(e.get("description") or e.get("expected") for i in items for e in i.record.expectations)
-        verdict = Verdict.worst(i.verdict for i in items)
+        primary = [i for i in items if i.record.variant is None]
+        verdict = claim_verdict(i.record for i in items)
         rows.append([f"[{claim}](#{_anchor(claim)})", items[0].entry.ref, run.tier, _data(items),
-                     f"{verdict_badge(verdict)} ({_counts(items)})", _limited(measured, 4, "items, see section") or "—",
-                     _limited(expected, 3, "more") or "—", paper_of(paper_id).summary_for(claim) or "—"])
+                     f"{verdict_badge(verdict)} ({_counts(primary)})", robustness_line(i.record for i in items) or "—",
+                     _limited(measured, 4, "items, see section") or "—", _limited(expected, 3, "more") or "—",
+                     paper_of(paper_id).summary_for(claim) or "—"])
     return rows
 
 
@@ -112,14 +116,20 @@ def paper_table_markdown(table: PublishedTable) -> str:
 
 def claim_section(claim: str, items: list[ItemView], figure_links: list, unplotted: list) -> str:
     """The markdown section of one claim."""
-    first, verdict = items[0], Verdict.worst(i.verdict for i in items)
+    first, verdict = items[0], claim_verdict(i.record for i in items)
     out = [f"## {claim}", ""]
     if first.entry.statement.strip():
         out += [f"> {first.entry.statement.strip()}", ""]
+    primary = [i for i in items if i.record.variant is None]
     out += [f"- paper: {paper_of(first.paper).citation}, {first.entry.ref}",
             f"- experiment: `{first.entry.spec.experiment}`",
-            f"- data: {_data(items).replace('<br>', '; ')}", f"- verdict: {verdict_badge(verdict)} ({_counts(items)})",
-            "", "### Items", "", _items_table(items), ""]
+            f"- data: {_data(items).replace('<br>', '; ')}", f"- verdict: {verdict_badge(verdict)} ({_counts(primary)})"]
+    line = robustness_line(i.record for i in items)
+    if line:
+        out.append(f"- robustness: {line}")
+    if first.entry.diagnosis and not verdict.is_green:
+        out.append(f"- diagnosis: {first.entry.diagnosis}")
+    out += ["", "### Items", "", _items_table(items), ""]
     for title, body in (("Expectations", _expectations_table(items)), ("Headline numbers", _headline_table(items))):
         if body:
             out += [f"### {title}", "", body, ""]

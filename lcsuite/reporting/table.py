@@ -11,9 +11,9 @@ from lcsuite.harness.enums import Verdict
 from lcsuite.harness.runs import VerdictRecord
 from lcsuite.format import fmt_number, fmt_seconds
 
-__all__ = ["claim_rows", "render_table", "HEADERS"]
+__all__ = ["claim_rows", "claim_verdict", "render_table", "robustness_line", "HEADERS"]
 
-HEADERS = ("claim", "ref", "tier", "data", "verdict", "items", "headline", "time")
+HEADERS = ("claim", "ref", "tier", "data", "verdict", "items", "robustness", "headline", "time")
 
 
 def _headline(records: list[VerdictRecord]) -> str:
@@ -33,6 +33,27 @@ def _counts(records: list[VerdictRecord]) -> str:
     return ", ".join(f"{counts[v]} {v}" for v in order)
 
 
+def claim_verdict(records: Iterable[VerdictRecord]) -> Verdict:
+    """A claim's verdict: the worst of its primary items' (variants never decide it); errors of
+    variant items count too (a crash is never a result)."""
+    records = list(records)
+    primary = [r.verdict for r in records if r.variant is None]
+    errors = [r.verdict for r in records if r.variant is not None and Verdict(r.verdict).is_error]
+    return Verdict.worst(primary + errors)
+
+
+def robustness_line(records: Iterable[VerdictRecord]) -> str:
+    """``holds without biases; contradicted with Torch7 biases``: the worst verdict of the primary
+    protocol and of each variant, in the claim's words; empty without variants."""
+    groups: dict[str | None, list[VerdictRecord]] = {}
+    for record in records:
+        groups.setdefault(record.variant, []).append(record)
+    if set(groups) <= {None}:
+        return ""
+    order = sorted(groups, key=lambda v: (v is not None, v or ""))
+    return "; ".join(f"{Verdict.worst(r.verdict for r in groups[v])} {groups[v][0].label}".strip() for v in order)
+
+
 def claim_rows(records: Iterable[VerdictRecord]) -> list[tuple]:
     """Aggregate item records into table rows (sorted by paper, claim, tier)."""
     groups: dict[tuple[str, str, str], list[VerdictRecord]] = {}
@@ -45,12 +66,12 @@ def claim_rows(records: Iterable[VerdictRecord]) -> list[tuple]:
         time_text = fmt_seconds(sum(r.elapsed_s for r in items if r.reused_from is None))
         if reused:
             time_text += f" ({reused} reused)"
-        verdict = Verdict.worst(r.verdict for r in items)
-        rows.append((claim, items[0].ref, tier, ", ".join(data), str(verdict).upper(), _counts(items),
-                     _headline(items), time_text))
+        primary = [r for r in items if r.variant is None]
+        rows.append((claim, items[0].ref, tier, ", ".join(data), str(claim_verdict(items)).upper(),
+                     _counts(primary), robustness_line(items), _headline(primary), time_text))
     return rows
 
 
 def render_table(records: Iterable[VerdictRecord]) -> str:
-    """The table as text (tabulate's ``github`` format)."""
+    """The table as text (tabulate's ``github`` format); the verdict counts of the primary items."""
     return tabulate(claim_rows(records), headers=HEADERS, tablefmt="github")

@@ -53,9 +53,17 @@ class Monotone(AlongCheck):
                             strict=Field("bool", default=False),
                             kendall_tau_min=Field("number", low=-1.0, high=1.0))
 
+    statistics = ("fraction", "margin")
+
     def _validate(self):
         if self.strict and self.kendall_tau_min is not None:
             raise SpecError("kendall_tau_min", "give either strict or kendall_tau_min, not both")
+        if self.statistic == "margin" and self.kendall_tau_min is None:
+            raise SpecError("statistic", "a margin needs kendall_tau_min (the margin is tau − kendall_tau_min)")
+
+    def margin(self, numbers, statistic):
+        """Kendall tau in the claimed direction minus ``kendall_tau_min``."""
+        return numbers["tau"] - self.kendall_tau_min
 
     def evaluate(self, operands) -> Evaluation:
         values, dims = self._series(operands)
@@ -108,6 +116,11 @@ class Spread(AlongCheck):
 
     check_name = "spread"
     fields = _series_fields(max_ratio=Field("number", required=True, low=1.0))
+    statistics = ("fraction", "log_margin")
+
+    def margin(self, numbers, statistic):
+        """``log(max_ratio) − log(spread)``: decades (natural-log units) inside the bound."""
+        return np.log(self.max_ratio) - np.log(numbers["spread"])
 
     def evaluate(self, operands) -> Evaluation:
         values, dims = self._series(operands)

@@ -14,6 +14,8 @@ from typing import Any, ClassVar, Mapping
 import numpy as np
 
 from lcsuite.harness.checks.fields import COMMON_FIELDS, Field, SpecError, is_number, parse_field
+from lcsuite.harness.checks.rules import RuleResult, apply_rule, min_seeds
+from lcsuite.harness.enums import Verdict
 from lcsuite.harness.quantities import SEED, Quantity, QuantityError
 from lcsuite.registry import did_you_mean
 
@@ -40,6 +42,12 @@ class Outcome:
     where: str
     numbers: dict[str, np.ndarray] = field(default_factory=dict)
     headline: float | None = None
+    verdict: Verdict | None = None
+    rule: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.verdict is None:
+            self.verdict = Verdict.PASS if self.passed else Verdict.FAIL
 
 
 def _finite_values(values) -> np.ndarray:
@@ -88,6 +96,8 @@ class Expectation:
 
     check_name: ClassVar[str] = ""
     fields: ClassVar[dict[str, Field]] = {}
+    statistics: ClassVar[tuple[str, ...]] = ("fraction",)
+    """Per-seed statistics the check supports (``margin``/``log_margin`` need :meth:`margin`)."""
 
     def __init__(self, spec: Mapping[str, Any], index: int = 0):
         allowed = {**COMMON_FIELDS, **self.fields}
@@ -108,6 +118,10 @@ class Expectation:
             raise SpecError("over", "cannot be combined with per_seed = true (per_seed judges whole seeds)")
         if self.at_least <= 0:
             raise SpecError("at_least", "must be greater than 0")
+        if self.statistic not in self.statistics:
+            raise SpecError("statistic", f"check {self.check_name!r} supports {', '.join(self.statistics)}")
+        if self.statistic != "fraction" and self.rule == "exact":
+            raise SpecError("statistic", "a margin statistic needs a rule (sign or t) to test it over seeds")
         self.index = index
         self.label = self.name or f"{self.check_name}{index}"
         self._validate()
@@ -126,6 +140,10 @@ class Expectation:
         ``ok``: boolean array, one entry per point, with dim names ``dims``; ``numbers``: arrays
         kept with the outcome; ``expected``: the claim in words; ``detail``: what was measured.
         """
+        raise NotImplementedError
+
+    def margin(self, numbers: dict[str, np.ndarray], statistic: str) -> np.ndarray:
+        """Per-point signed margin in the claimed direction (``> 0``: holds), same shape as ``ok``."""
         raise NotImplementedError
 
     def headline_value(self, numbers: dict[str, np.ndarray], fraction: float) -> float:
@@ -186,6 +204,8 @@ class Expectation:
         ok, dims, numbers, expected, detail = self.evaluate(self._operands(quantities))
         ok = np.asarray(ok, dtype=bool)
         numbers = {**numbers, "ok": ok}
+        if self.rule != "exact":
+            return self._judge_rule(ok, dims, numbers, expected, detail)
         passed, fraction, measured = self._judge_seeds(ok, dims) if self.per_seed else self._judge_points(ok, dims)
         measured = f"{measured}; {detail}" if detail else measured
         if self.at_least < 1:
@@ -218,3 +238,53 @@ class Expectation:
         else:
             measured = f"lowest fraction over {','.join(over)}: {fraction:.1%} ({int(ok.sum())} of {ok.size} points hold)"
         return fraction >= self.at_least - 1e-12, fraction, measured
+
+    # the statistical rule ------------------------------------------------------------------------
+    def _per_seed(self, ok: np.ndarray, dims: tuple[str, ...], numbers: dict) -> tuple[np.ndarray, tuple[str, ...], float]:
+        """``(statistic (seed, *groups), group dims, bar)``: one number per seed and group."""
+        if SEED not in dims:
+            raise SpecError("rule", "the compared points have no seed dim: nothing to test over seeds")
+        over = () if self.per_seed else (self.over or tuple(d for d in dims if d != SEED))
+        missing = [d for d in over if d not in dims]
+        if missing:
+            raise SpecError("over", f"dims {missing} are not dims of the compared points {list(dims)}")
+        reduce = tuple(dims.index(d) for d in dims if d != SEED and (self.per_seed or d in over))
+        if self.statistic == "fraction":
+            values, bar = ok.astype(float), (1.0 if self.per_seed else self.at_least)
+            statistic = values.min(axis=reduce) if self.per_seed else values.mean(axis=reduce)
+        else:
+            statistic, bar = np.mean(self.margin(numbers, self.statistic), axis=reduce), 0.0
+        kept = tuple(d for i, d in enumerate(dims) if i not in reduce)
+        return np.moveaxis(statistic, kept.index(SEED), 0), tuple(d for d in kept if d != SEED), bar
+
+    def _judge_rule(self, ok, dims, numbers, expected, detail) -> Outcome:
+        statistic, groups, bar = self._per_seed(ok, dims, numbers)
+        flat = statistic.reshape(statistic.shape[0], -1)
+        results = [apply_rule(self.rule, flat[:, j], bar, self.alpha, self.statistic == "fraction")
+                   for j in range(flat.shape[1])]
+        worst = max(range(len(results)), key=lambda j: results[j].verdict.rank)
+        result: RuleResult = results[worst]
+        where = _group_name(groups, statistic.shape[1:], worst) if len(results) > 1 else ""
+        measured = (f"per-seed {self.statistic} {', '.join(f'{v:.3g}' for v in result.statistics)} "
+                    f"vs bar {bar:.3g}; {result.text}")
+        if len(results) > 1:
+            counts = {v: sum(r.verdict is v for r in results) for v in {r.verdict for r in results}}
+            measured += f" (worst of {len(results)} groups: " + ", ".join(f"{n} {v}" for v, n in counts.items()) + ")"
+        if detail:
+            measured += f"; {detail}"
+        if result.seeds_needed is not None:
+            measured += f"; about {result.seeds_needed} seeds would likely settle it"
+        expected += f" ({self.statistic} per seed ≥ {bar:.3g}, {self.rule} test at α = {self.alpha:g})" \
+            if self.statistic == "fraction" else f" ({self.statistic} per seed > 0, {self.rule} test at α = {self.alpha:g})"
+        rule = {"rule": self.rule, "statistic": self.statistic, "alpha": self.alpha, "bar": bar,
+                "values": [float(v) for v in result.statistics], "p_holds": result.p_holds,
+                "p_contradicted": result.p_contradicted, "low": result.low, "high": result.high,
+                "seeds_needed": result.seeds_needed, "min_seeds": min_seeds(self.rule, self.alpha)}
+        headline = self.headline_value({**numbers, "ok": ok}, float(np.mean(ok)))
+        return Outcome(result.verdict is Verdict.HOLDS, expected, measured, where, {**numbers, "ok": ok}, headline,
+                       result.verdict, rule)
+
+
+def _group_name(dims: tuple[str, ...], shape: tuple[int, ...], flat_index: int) -> str:
+    index = np.unravel_index(flat_index, shape) if shape else ()
+    return "worst group: " + (", ".join(f"{d}={int(i)}" for d, i in zip(dims, index)) or "all points")

@@ -21,6 +21,13 @@ def _operand_fields(**extra: Field) -> dict[str, Field]:
     return {"left": Field("operand", required=True), "right": Field("operand", required=True), **extra}
 
 
+def _log_margin(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """``log(numerator / denominator)``; both must be positive (a factor claim on magnitudes)."""
+    if np.any(numerator <= 0) or np.any(denominator <= 0):
+        raise SpecError("statistic", "log_margin needs positive operands (a factor claim on magnitudes)")
+    return np.log(numerator) - np.log(denominator)
+
+
 def _range_text(what: str, values: np.ndarray) -> str:
     return f"{what} ranges {fmt_number(nanmin(values))} .. {fmt_number(nanmax(values))}"
 
@@ -50,7 +57,13 @@ class Less(Comparison):
 
     check_name = "less"
     fields = _operand_fields(factor=Field("number", default=1.0, low=0.0))
+    statistics = ("fraction", "margin", "log_margin")
     strictly = "<"
+
+    def margin(self, numbers, statistic):
+        """``right − factor·left`` (or its log ratio): how far the point is inside the claim."""
+        small, large = self.factor * numbers["left"], numbers["right"]
+        return large - small if statistic == "margin" else _log_margin(large, small)
 
     def _holds(self, left, right):
         return left * self.factor < right
@@ -92,6 +105,11 @@ class Greater(Less):
     check_name = "greater"
     strictly = ">"
 
+    def margin(self, numbers, statistic):
+        """``left − factor·right`` (or its log ratio)."""
+        large, small = numbers["left"], self.factor * numbers["right"]
+        return large - small if statistic == "margin" else _log_margin(large, small)
+
     def _holds(self, left, right):
         return left > right * self.factor
 
@@ -102,6 +120,12 @@ class Close(Comparison):
 
     check_name = "close"
     fields = _operand_fields(rtol=Field("number", default=0.0, low=0.0), atol=Field("number", default=0.0, low=0.0))
+    statistics = ("fraction", "margin")
+
+    def margin(self, numbers, statistic):
+        """Allowed minus actual absolute error."""
+        right = numbers["right"]
+        return self.atol + self.rtol * np.abs(right) - np.abs(numbers["left"] - right)
 
     def _validate(self):
         if self.rtol == 0 and self.atol == 0:
@@ -133,6 +157,17 @@ class Ratio(Comparison):
 
     check_name = "ratio"
     fields = _operand_fields(min=Field("number"), max=Field("number"))
+    statistics = ("fraction", "margin", "log_margin")
+
+    def margin(self, numbers, statistic):
+        """Distance of the ratio inside ``[min, max]`` (negative outside), linear or log."""
+        ratio = numbers["ratio"]
+        sides = []
+        if self.min is not None:
+            sides.append(ratio - self.min if statistic == "margin" else _log_margin(ratio, np.full_like(ratio, self.min)))
+        if self.max is not None:
+            sides.append(self.max - ratio if statistic == "margin" else _log_margin(np.full_like(ratio, self.max), ratio))
+        return np.minimum.reduce(sides)
 
     def _validate(self):
         if self.min is None and self.max is None:

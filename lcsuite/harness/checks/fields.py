@@ -55,6 +55,9 @@ COMMON_FIELDS: dict[str, Field] = {
     "at_least": Field("number", default=1.0, low=0.0, high=1.0),
     "over": Field("dims"),
     "per_seed": Field("bool", default=False),
+    "rule": Field("choice", default="exact", choices=("exact", "sign", "t")),
+    "statistic": Field("choice", default="fraction", choices=("fraction", "margin", "log_margin")),
+    "alpha": Field("number", default=0.05, low=1e-6, high=0.5),
 }
 """Fields every check accepts (see :mod:`lcsuite.harness.checks`)."""
 
