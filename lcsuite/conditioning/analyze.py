@@ -54,7 +54,11 @@ class LayerAnalysis:
             for every example / positive for every example; ``num_units`` in total.
         weight_domination_ratio: ``σ_max(∂L/∂W) / σ_max(W)``, ``L`` the mean loss on the
             data labels.
-        num_examples / num_rows: ``N`` and ``M`` (rows of ``X``, ``N × positions``).
+        num_examples: ``N``, the examples along dim 0 of the layer's inputs, summed over the
+            forward passes (a layer called twice per forward pass counts them twice).
+        num_rows: ``M``, the rows of ``X`` (``Sx = XᵀX / M``): ``N`` for a Linear on
+            ``(N, d_in)``, ``N·T`` for a Linear on tokens ``(N, T, d_in)``, ``N·H·W`` for a
+            conv in channel mode, ``N·L`` in patch mode (see :mod:`~lcsuite.conditioning.capture`).
         fisher, conv_mode: Conventions the statistics were taken with.
         rtol: The tolerance that was asked for (``None``: dtype-dependent default).
     """

@@ -154,7 +154,9 @@ LAYER_TYPES = LayerTypeRegistry("layer type", "lcsuite.layer_types")
 
 @LAYER_TYPES.register("linear")
 class LinearRows(LayerType):
-    """``nn.Linear``: ``X (N, d_in)``, ``G (N, d_out)``; leading dims are flattened into rows."""
+    """``nn.Linear``: ``X (N, d_in)``, ``G (N, d_out)``; on tokens ``(N, T, d_in)`` every token
+    is a row (``X (N·T, d_in)``, ``G (N·T, d_out)``, ``N`` examples), as every position is in
+    a conv's channel mode."""
 
     module_class = nn.Linear
     kind = "linear"
