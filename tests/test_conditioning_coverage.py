@@ -11,7 +11,7 @@ from torchvision.models.vision_transformer import VisionTransformer
 
 from cases_conditioning import NUM_CLASSES, mlp, mlp_data
 from lcsuite.conditioning import SkipCategory, analyze, skipped_parameters
-from lcsuite.conditioning.coverage import coverage_footer
+from lcsuite.conditioning.coverage import coverage_footer, unseen_message
 
 ATTENTION = "encoder.layers.encoder_layer_0.self_attention"
 MLP_BLOCK = "encoder.layers.encoder_layer_0.mlp"
@@ -200,3 +200,11 @@ def test_footer_counts_and_truncates_each_reason():
         "not analysed: 6 of 8 parameters (12 of 100 values); Analysis.skipped lists them all",
         "   nn.LayerNorm affine parameter: a normalisation's scale or shift [6]: 0.weight, 0.bias, 1.weight, "
         "... (+3 more)"]
+
+
+def test_the_warning_names_at_most_eight_modules():
+    model = nn.Sequential(*[nn.Embedding(2, 2) for _ in range(10)], nn.Linear(2, 2))
+    message = unseen_message(skipped_parameters(model, ["10"]), "lcsuite.analyze")
+    assert message.startswith("lcsuite.analyze does not analyse 10 parameters of 10 modules;")
+    assert message.endswith("6 (nn.Embedding: weight), 7 (nn.Embedding: weight), ... (+2 more)")
+    assert unseen_message(skipped_parameters(model[10], [""]), "lcsuite.analyze") is None  # only a bias

@@ -178,6 +178,10 @@ def _by_reason(skipped: list[SkippedParameter]) -> dict[str, list[SkippedParamet
     return groups
 
 
+def _counted(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def _names(names: list[str], shown: int) -> str:
     more = len(names) - shown
     return ", ".join(names[:shown]) + (f", ... (+{more} more)" if more > 0 else "")
@@ -221,10 +225,9 @@ def unseen_message(skipped: list[SkippedParameter], who: str) -> str | None:
     entries = [f"{path or ROOT_LABEL} ({group[0].module_class}: "
                f"{', '.join(p.name.rsplit('.', 1)[-1] for p in group)})" for path, group in modules.items()]
     count = sum(len(group) for group in modules.values())
-    plural = "s" if len(modules) != 1 else ""
-    return (f"{who} does not analyse {count} parameters of {len(modules)} module{plural}; the table does not "
-            "cover them "
-            f"(the reasons are in Analysis.skipped and the table's footer): {_names(entries, _MODULES_SHOWN)}")
+    return (f"{who} does not analyse {_counted(count, 'parameter')} of {_counted(len(modules), 'module')}; "
+            "the table does not cover them (the reasons are in Analysis.skipped and the table's footer): "
+            + _names(entries, _MODULES_SHOWN))
 
 
 def warn_unseen(skipped: list[SkippedParameter], who: str = "lcsuite.analyze", stacklevel: int = 3) -> bool:
