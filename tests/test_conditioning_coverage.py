@@ -54,10 +54,18 @@ def assert_every_parameter_accounted_for(model, analysis):
     assert all(entry.shape == shapes[entry.name] for entry in analysis.skipped)
 
 
-def test_vision_transformer_analyses_its_linear_layers_and_names_every_other_parameter():
+@pytest.fixture(scope="module")
+def vit_analysis():
+    """``(model, analysis, warnings caught)`` of the small VisionTransformer."""
+    torch.set_num_threads(1)
     model, (inputs, targets) = vit(), image_data()
     with pytest.warns(UserWarning) as caught:
         analysis = analyze(model, inputs, targets)
+    return model, analysis, list(caught)
+
+
+def test_vision_transformer_analyses_its_linear_layers_and_names_every_other_parameter(vit_analysis):
+    model, analysis, _ = vit_analysis
     assert [layer.name for layer in analysis.layers] == ["conv_proj", f"{MLP_BLOCK}.0", f"{MLP_BLOCK}.3", "heads.head"]
     assert_every_parameter_accounted_for(model, analysis)
     by_name = {entry.name: entry for entry in analysis.skipped}
@@ -85,7 +93,9 @@ def test_vision_transformer_analyses_its_linear_layers_and_names_every_other_par
     assert analysis.skipped_layers == [f"{ATTENTION}.out_proj"]
     assert "F.multi_head_attention_forward" in by_name[f"{ATTENTION}.out_proj.weight"].reason
 
-    (warning,) = caught  # one warning, naming the four modules and only those
+
+def test_vision_transformer_warning_names_the_unseen_modules_only(vit_analysis):
+    (warning,) = vit_analysis[2]  # one warning, naming the four modules and only those
     message = str(warning.message)
     assert message.startswith("lcsuite.analyze does not analyse 6 parameters of 4 modules")
     for entry in ["(model) (VisionTransformer: class_token)", "encoder (Encoder: pos_embedding)",
@@ -95,6 +105,9 @@ def test_vision_transformer_analyses_its_linear_layers_and_names_every_other_par
     assert "LayerNorm" not in message and "conv_proj" not in message
     assert warning.filename == __file__  # attributed to the caller of analyze
 
+
+def test_vision_transformer_table_footer_and_dict_list_the_skipped_parameters(vit_analysis):
+    analysis = vit_analysis[1]
     footer = analysis.to_table().split("\n")
     start = next(i for i, line in enumerate(footer) if line.startswith("not analysed:"))
     footer = footer[start:]
