@@ -8,7 +8,7 @@ from torch.nn import functional as F
 
 from lcsuite.conditioning import LAYER_TYPES, LayerType, analyze, symmetric_spectrum
 from lcsuite.conditioning.layer_types import LinearRows, layer_type_of, supported_layers
-from lcsuite.monitor import unanalysed_parameters
+from lcsuite.conditioning.coverage import SkipCategory, skipped_parameters
 
 
 class TimeConv(nn.Conv1d):
@@ -59,13 +59,15 @@ def test_a_registered_layer_type_is_analysed_with_its_own_rows():
     torch.testing.assert_close(conv.input_spectrum, symmetric_spectrum(rows_x.T @ rows_x / len(rows_x)))
     torch.testing.assert_close(conv.grad_spectrum, symmetric_spectrum(rows_g.T @ rows_g / len(rows_g)))
     assert conv.num_units == 3 and conv.dying_units == 0 and conv.full_units == 0
-    assert unanalysed_parameters(model) == []  # every weight-bearing module is covered
+    # every weight-bearing module is covered: only the biases are skipped
+    assert [(p.name, p.category) for p in analysis.skipped] == [("0.bias", SkipCategory.BIAS), ("3.bias", SkipCategory.BIAS)]
 
 
 def test_an_unregistered_class_is_passed_over_and_patch_mode_is_refused_where_unsupported():
     plain = _model(nn.Conv1d)
     assert [name for name, _ in supported_layers(plain)] == ["3"]
-    assert "0.weight (Conv1d)" in unanalysed_parameters(plain)
+    conv_weight = skipped_parameters(plain, ["3"])[0]
+    assert (conv_weight.name, conv_weight.reason) == ("0.weight", "nn.Conv1d: no registered layer type")
     x, y = _data()
     with pytest.raises(ValueError, match="layer '0' \\(TimeConv\\): conv_mode 'patch' is not supported for "
                                          "layer type 'test_conv1d'"):

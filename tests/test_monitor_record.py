@@ -2,6 +2,7 @@
 only on recording steps, the user's state kept, errors clear."""
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -150,25 +151,41 @@ def test_errors_are_clear_and_leave_no_hooks_or_checkpoint():
         lcsuite.Monitor(nn.ReLU())
 
 
-def test_unseen_parameters_and_layers_are_listed():
+def test_unseen_parameters_and_layers_are_listed_as_analyze_lists_them():
     class WithUnusedLayer(nn.Module):
         def __init__(self):
             super().__init__()
             self.body = nn.Sequential(nn.Linear(4, 5), nn.BatchNorm1d(5), nn.ReLU(), nn.Linear(5, 3))
-            self.unused = nn.Linear(2, 2)
+            self.extra = nn.Linear(3, 3)
+            self.use_extra = False
 
         def forward(self, x):
-            return self.body(x)
+            out = self.body(x)
+            return self.extra(out) if self.use_extra else out
 
     model = WithUnusedLayer()
     x, y = mlp_data()
-    monitor = recorded(model, x.float(), y)
+    before = lcsuite.Monitor(model).unseen()  # before any checkpoint: every Linear assumed used
+    assert "extra.bias (nn.Linear): bias of an analysed layer: not part of the sub-FIM the analysis covers" in before
+    assert not any(line.startswith("extra.weight") for line in before)
+    with pytest.warns(UserWarning, match=r"lcsuite.Monitor does not analyse 2 parameters of 1 module;.*"
+                                         r"extra \(nn.Linear: weight, bias\)"):
+        monitor = recorded(model, x.float(), y)
+    with pytest.warns(UserWarning):
+        reference = lcsuite.analyze(model, x.float(), y)
+    assert monitor.history.checkpoints[0].analysis.skipped == reference.skipped
+    model.use_extra = True
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the unused layer was named once; nothing new to warn about
+        recorded(model, x.float(), y, step=1, monitor=monitor)
     unseen = monitor.unseen()
-    assert "body.1.weight (BatchNorm1d)" in unseen and "body.1.bias (BatchNorm1d)" in unseen
-    assert "unused (not used in the forward pass at steps [0])" in unseen
-    table = monitor.table()
-    assert "2 parameters outside nn.Conv2d/nn.Linear layers (2 of BatchNorm1d" in table
-    assert "layers unused in the forward pass: unused" in table
+    assert "body.1.weight (nn.BatchNorm1d): nn.BatchNorm1d affine parameter: a normalisation's scale or shift" in unseen
+    assert ("extra.weight (nn.Linear): nn.Linear not called through its module in the forward pass (unused, or "
+            "its weight applied functionally) (at steps [0])") in unseen
+    assert "extra.bias (nn.Linear): bias of an analysed layer: not part of the sub-FIM the analysis covers " \
+           "(at steps [1])" in unseen
+    assert "extra.weight" not in monitor.table(1) and "extra.weight" in monitor.table(0)
+    assert "not analysed: 6 of 8 parameters" in monitor.table(0) and "! nn.Linear not called" in monitor.table(0)
 
 
 def test_mean_loss_known_only_with_targets():

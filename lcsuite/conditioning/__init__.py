@@ -7,6 +7,8 @@
   output-gradient (conv as ``"channel"`` or ``"patch"`` rows).
 - :data:`LAYER_TYPES` / :class:`LayerType`: which layers are analysed and how their inputs and
   output-gradients become rows (Linear and Conv2d built in; plugins register more).
+- :func:`skipped_parameters` / :class:`SkippedParameter` / :class:`SkipCategory`: every
+  parameter the analysis does not cover, with its owner module and reason (``Analysis.skipped``).
 - :mod:`~lcsuite.conditioning.spectrum`: spectra, ``λ_max``, ``kappa_p``, Kronecker spectra.
 - :func:`capture_passes`, :func:`weights_requiring_grad`, :func:`layer_analyses`: the passes
   ``analyze`` records and the step from records to :class:`LayerAnalysis` (shared with the
@@ -21,6 +23,7 @@ Conventions are in :mod:`lcsuite.conditioning.conventions`.
 from lcsuite.conditioning.analyze import Analysis, LayerAnalysis, analyze, layer_analyses
 from lcsuite.conditioning.capture import LayerCapture, LayerRecord
 from lcsuite.conditioning.conventions import ConvMode, FisherType, LossType
+from lcsuite.conditioning.coverage import SkipCategory, SkippedParameter, skipped_parameters
 from lcsuite.conditioning.exact import ExactCurvature, curvature_parameter_names, curvature_rows, exact_curvature
 from lcsuite.conditioning.layer_types import LAYER_TYPES, LayerType, supported_layers
 from lcsuite.conditioning.passes import capture_passes, weights_requiring_grad
@@ -33,7 +36,7 @@ from lcsuite.conditioning.statistics import spectral_norm, weight_domination_rat
 __all__ = [
     # the analysis, its passes and the capture of rows
     "analyze", "Analysis", "LayerAnalysis", "layer_analyses", "capture_passes", "weights_requiring_grad",
-    "preserved_state", "LayerCapture", "LayerRecord", "supported_layers", "LAYER_TYPES", "LayerType",
+    "preserved_state", "SkippedParameter", "SkipCategory", "skipped_parameters", "LayerCapture", "LayerRecord", "supported_layers", "LAYER_TYPES", "LayerType",
     # conventions and exact matrices
     "ConvMode", "FisherType", "LossType", "ExactCurvature", "exact_curvature", "curvature_rows",
     "curvature_parameter_names",

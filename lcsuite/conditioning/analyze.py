@@ -4,7 +4,9 @@ For every layer ``k`` of a registered layer type (``nn.Linear``, ``nn.Conv2d``, 
 registration: :mod:`lcsuite.conditioning.layer_types`) it reports the spectra of
 ``Sx = E[x xᵀ]`` and ``Sg = E[g gᵀ]`` (see :mod:`lcsuite.conditioning.capture` for rows and
 normalisation), the Kronecker (sub-FIM approximation) quantities of ``Sx ⊗ Sg`` through
-Proposition 1, magnitudes, dying/full units and the weight-domination ratio.
+Proposition 1, magnitudes, dying/full units and the weight-domination ratio. Every other
+parameter of the model is listed in ``Analysis.skipped`` with its reason, named in the table's
+footer, and warned about unless skipped by construction (:mod:`lcsuite.conditioning.coverage`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from torch import nn
 
 from lcsuite.conditioning.capture import LayerCapture, LayerRecord
 from lcsuite.conditioning.conventions import ConvMode, FisherType, LossType
+from lcsuite.conditioning.coverage import SkipCategory, SkippedParameter, coverage_footer, skipped_parameters
+from lcsuite.conditioning.coverage import warn_unseen
 from lcsuite.conditioning.layer_types import layer_class_names
 from lcsuite.conditioning.passes import capture_passes, weights_requiring_grad
 from lcsuite.conditioning.spectrum import (
@@ -50,7 +54,11 @@ class LayerAnalysis:
             for every example / positive for every example; ``num_units`` in total.
         weight_domination_ratio: ``σ_max(∂L/∂W) / σ_max(W)``, ``L`` the mean loss on the
             data labels.
-        num_examples / num_rows: ``N`` and ``M`` (rows of ``X``, ``N × positions``).
+        num_examples: ``N``, the examples along dim 0 of the layer's inputs, summed over the
+            forward passes (a layer called twice per forward pass counts them twice).
+        num_rows: ``M``, the rows of ``X`` (``Sx = XᵀX / M``): ``N`` for a Linear on
+            ``(N, d_in)``, ``N·T`` for a Linear on tokens ``(N, T, d_in)``, ``N·H·W`` for a
+            conv in channel mode, ``N·L`` in patch mode (see :mod:`~lcsuite.conditioning.capture`).
         fisher, conv_mode: Conventions the statistics were taken with.
         rtol: The tolerance that was asked for (``None``: dtype-dependent default).
     """
@@ -149,7 +157,15 @@ class LayerAnalysis:
 
 @dataclass
 class Analysis:
-    """Result of :func:`analyze`: one :class:`LayerAnalysis` per layer, in module order."""
+    """Result of :func:`analyze`: one :class:`LayerAnalysis` per layer, in module order.
+
+    Attributes:
+        layers: The analysed layers (registered layer type, used in the forward pass).
+        skipped: Every other parameter of the model, with its owner module and the reason
+            (:class:`~lcsuite.conditioning.coverage.SkippedParameter`); the analysed layers'
+            weights and these are exactly ``model.named_parameters()``.
+        fisher, conv_mode, loss, num_examples, mean_loss: As :func:`analyze` measured them.
+    """
 
     layers: list[LayerAnalysis]
     fisher: FisherType
@@ -157,7 +173,13 @@ class Analysis:
     loss: LossType
     num_examples: int
     mean_loss: float
-    skipped_layers: list[str] = field(default_factory=list)
+    skipped: list[SkippedParameter] = field(default_factory=list)
+
+    @property
+    def skipped_layers(self) -> list[str]:
+        """Module paths of the layers of a registered type that the forward pass did not call
+        (``nn.MultiheadAttention``'s ``out_proj``, unused layers), in module order."""
+        return list(dict.fromkeys(p.module for p in self.skipped if p.category is SkipCategory.UNUSED_LAYER))
 
     def __getitem__(self, name: str) -> LayerAnalysis:
         for layer in self.layers:
@@ -185,7 +207,16 @@ class Analysis:
             rows.append(row)
         title = (f"fisher={self.fisher.value} conv_mode={self.conv_mode.value} "
                  f"N={self.num_examples} mean loss={self.mean_loss:.4g}")
-        return title + "\n" + tabulate(rows, headers=headers, tablefmt=tablefmt, floatfmt=".3g")
+        return (title + "\n" + tabulate(rows, headers=headers, tablefmt=tablefmt, floatfmt=".3g")
+                + "\n" + self.coverage())
+
+    def coverage(self) -> str:
+        """The table's footer: the share of parameters analysed, and the skipped parameters
+        grouped by reason (:func:`~lcsuite.conditioning.coverage.coverage_footer`). Each
+        analysed layer counts its weight once."""
+        analysed_values = sum(math.prod(layer.weight_shape) for layer in self.layers)
+        return coverage_footer(self.skipped, len(self.layers) + len(self.skipped),
+                               analysed_values + sum(p.numel for p in self.skipped))
 
     def to_dict(self) -> dict:
         """Plain-data view for storage."""
@@ -195,7 +226,8 @@ class Analysis:
             "loss": self.loss.value,
             "num_examples": self.num_examples,
             "mean_loss": self.mean_loss,
-            "skipped_layers": list(self.skipped_layers),
+            "skipped": [entry.to_dict() for entry in self.skipped],
+            "skipped_layers": self.skipped_layers,
             "layers": [layer.to_dict() for layer in self.layers],
         }
 
@@ -317,7 +349,14 @@ def analyze(
             BatchNorm in train mode the chunk is the batch). ``None``: one batch.
 
     Returns:
-        :class:`Analysis`.
+        :class:`Analysis`: the analysed layers, and in ``skipped`` every other parameter of
+        the model with its reason (:mod:`lcsuite.conditioning.coverage`).
+
+    Warns:
+        UserWarning: Once, naming the parameterised modules the analysis does not see
+            (attention projections, embeddings, layers without a registered type, layers not
+            called through their module); biases of analysed layers and normalisation
+            affine parameters are expected and not warned about.
 
     Raises:
         ValueError: No layer of a registered layer type; empty data; targets of the wrong length, dtype
@@ -331,7 +370,9 @@ def analyze(
     with weights_requiring_grad(model, weights):
         loss_total, weight_grad_sums = capture_passes(model, capture, batches, fisher)
     num_examples = inputs.shape[0]
-    layers, skipped = layer_analyses(capture, weight_grad_sums, num_examples, fisher, conv_mode, rtol)
+    layers, _ = layer_analyses(capture, weight_grad_sums, num_examples, fisher, conv_mode, rtol)
     if not layers:
         raise ValueError(f"no {' or '.join(layer_class_names())} layer was used in the forward pass")
+    skipped = skipped_parameters(model, [layer.name for layer in layers])
+    warn_unseen(skipped, "lcsuite.analyze", stacklevel=3)
     return Analysis(layers, fisher, conv_mode, loss, num_examples, loss_total / num_examples, skipped)

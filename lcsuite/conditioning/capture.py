@@ -5,8 +5,13 @@
 registration; BatchNorm, pooling, activations and residual additions pass through untouched)
 and turns, per layer, the input ``x`` and the output-gradient ``g`` into 2-D row matrices:
 
-- ``nn.Linear``: ``X (N, d_in)``, ``G (N, d_out)``; leading dimensions are flattened into
-  rows (an input ``(N, T, d_in)`` gives ``N·T`` rows).
+- ``nn.Linear`` on ``(N, d_in)``: ``X (N, d_in)``, ``G (N, d_out)``.
+- ``nn.Linear`` on tokens ``(N, T, d_in)`` (a transformer's MLP block; any number of middle
+  dims): each token is one row, as each spatial position is in a conv's channel mode:
+  ``X (N·T, d_in)``, ``G (N·T, d_out)``, ``M_x = M_g = N·T``. Dim 0 holds the examples
+  (``num_examples = N``). The row of token ``t`` of example ``i`` is ``∂ℓ_i/∂h_{i,t}``: the
+  tokens of one example share its loss ``ℓ_i`` (attention may couple them). A sequence-first
+  layout ``(T, N, d_in)`` gives the same rows, ``Sx`` and ``Sg``, but ``num_examples = T``.
 - ``nn.Conv2d`` in :attr:`ConvMode.CHANNEL` (each spatial position is an example):
   ``X (N·H·W, C_in)``, ``G (N·H'·W', C_out)``.
 - ``nn.Conv2d`` in :attr:`ConvMode.PATCH` (K-FAC "expand"): ``X (N·L, C_in·kh·kw)`` from

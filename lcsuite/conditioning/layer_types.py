@@ -41,7 +41,8 @@ from lcsuite.conditioning.conventions import ConvMode
 from lcsuite.registry import Registry
 
 __all__ = ["LayerType", "LayerTypeRegistry", "LAYER_TYPES", "LinearRows", "Conv2dRows", "layer_type_of",
-           "supported_layers", "require_layers", "check_patch_mode_supported", "layer_class_names"]
+           "supported_layers", "require_layers", "check_patch_mode_supported", "layer_class_names",
+           "module_class_label"]
 
 
 class LayerType:
@@ -153,7 +154,9 @@ LAYER_TYPES = LayerTypeRegistry("layer type", "lcsuite.layer_types")
 
 @LAYER_TYPES.register("linear")
 class LinearRows(LayerType):
-    """``nn.Linear``: ``X (N, d_in)``, ``G (N, d_out)``; leading dims are flattened into rows."""
+    """``nn.Linear``: ``X (N, d_in)``, ``G (N, d_out)``; on tokens ``(N, T, d_in)`` every token
+    is a row (``X (N·T, d_in)``, ``G (N·T, d_out)``, ``N`` examples), as every position is in
+    a conv's channel mode."""
 
     module_class = nn.Linear
     kind = "linear"
@@ -218,10 +221,15 @@ def supported_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(name, m) for name, m in model.named_modules() if LAYER_TYPES.for_module(m) is not None]
 
 
+def module_class_label(cls: type) -> str:
+    """A module class as tables name it: ``"nn.Linear"`` for ``torch.nn`` classes, else its
+    qualified name (``"VisionTransformer"``)."""
+    return f"nn.{cls.__name__}" if cls.__module__.startswith("torch.nn") else cls.__qualname__
+
+
 def layer_class_names() -> list[str]:
     """The module classes the analysis covers, e.g. ``["nn.Conv2d", "nn.Linear"]`` (sorted by kind)."""
-    return [f"nn.{c.__name__}" if c.__module__.startswith("torch.nn") else c.__qualname__
-            for c in LAYER_TYPES.module_classes()]
+    return [module_class_label(c) for c in LAYER_TYPES.module_classes()]
 
 
 def require_layers(model: nn.Module, conv_mode: ConvMode | str = ConvMode.CHANNEL) -> list[tuple[str, nn.Module]]:

@@ -11,7 +11,7 @@ as a history, with the paper's diagnoses.
 """
 
 from lcsuite.monitor.history import Checkpoint, History
-from lcsuite.monitor.monitor import Monitor, unanalysed_parameters
+from lcsuite.monitor.monitor import Monitor
 from lcsuite.monitor.rules import Finding, diagnose, format_findings
 from lcsuite.monitor.save import read_history
 from lcsuite.monitor.thresholds import DEFAULT_THRESHOLDS, Thresholds
@@ -26,5 +26,4 @@ __all__ = [
     "diagnose",
     "format_findings",
     "read_history",
-    "unanalysed_parameters",
 ]

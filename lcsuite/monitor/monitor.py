@@ -53,41 +53,33 @@ from torch import nn
 
 from lcsuite.conditioning.analyze import Analysis, layer_analyses
 from lcsuite.conditioning.capture import LayerCapture
-from lcsuite.conditioning.layer_types import layer_class_names, require_layers, supported_layers
+from lcsuite.conditioning.layer_types import require_layers, supported_layers
 from lcsuite.conditioning.conventions import ConvMode, FisherType, LossType
+from lcsuite.conditioning.coverage import SkippedParameter, skipped_parameters, unseen_modules, warn_unseen
 from lcsuite.conditioning.passes import capture_passes, check_finite_records, weights_requiring_grad
 from lcsuite.monitor.history import Checkpoint, History
 from lcsuite.monitor.rules import Finding, diagnose
 from lcsuite.monitor.thresholds import DEFAULT_THRESHOLDS, Thresholds
 
-__all__ = ["Monitor", "unanalysed_parameters"]
+__all__ = ["Monitor"]
 
 REDUCTIONS = ("mean", "sum")
 
 
-def unanalysed_parameters(model: nn.Module) -> list[str]:
-    """Parameters no Linear/Conv2d layer owns (BatchNorm affine, embeddings, attention's
-    ``in_proj_weight``, ...): ``"name (ModuleType)"``, in registration order."""
-    analysed = {id(m) for _, m in supported_layers(model)}
-    return [f"{prefix + '.' if prefix else ''}{name} ({type(module).__name__})"
-            for prefix, module in model.named_modules() if id(module) not in analysed
-            for name, _ in module.named_parameters(recurse=False)]
-
-
-def _unseen_footer(parameters: list[str], unused_layers: list[str]) -> str:
-    """``not analysed: ...`` lines: parameters counted by module type, unused layers named."""
+def _unseen_lines(checkpoints: list[Checkpoint]) -> list[str]:
+    """``"name (Class): reason"`` per parameter skipped at some checkpoint, in order; a parameter
+    skipped (for that reason) at some checkpoints only ends with ``" (at steps [...])"``."""
+    steps: dict[tuple[str, str], list[int]] = {}
+    entries: dict[tuple[str, str], SkippedParameter] = {}
+    for checkpoint in checkpoints:
+        for entry in checkpoint.analysis.skipped:
+            entries.setdefault((entry.name, entry.reason), entry)
+            steps.setdefault((entry.name, entry.reason), []).append(checkpoint.step)
     lines = []
-    if parameters:
-        by_type: dict[str, int] = {}
-        for entry in parameters:
-            kind = entry.rsplit("(", 1)[-1].rstrip(")")
-            by_type[kind] = by_type.get(kind, 0) + 1
-        kinds = ", ".join(f"{count} of {kind}" for kind, count in by_type.items())
-        lines.append(f"not analysed: {len(parameters)} parameters outside {'/'.join(layer_class_names())} layers ({kinds}; "
-                     "Monitor.unseen() names them)")
-    if unused_layers:
-        lines.append("not analysed: layers unused in the forward pass: " + ", ".join(unused_layers))
-    return "".join("\n" + line for line in lines)
+    for key, entry in entries.items():
+        partial = "" if len(steps[key]) == len(checkpoints) else f" (at steps {steps[key]})"
+        lines.append(f"{entry.name} ({entry.module_class}): {entry.reason}{partial}")
+    return lines
 
 
 def _schedule(every) -> Callable[[int], bool]:
@@ -173,6 +165,7 @@ class Monitor:
         self.history = History([name for name, _ in layers], self.ps)
         self._pending: _Pending | None = None
         self._opened_steps: set[int] = set()
+        self._warned_modules: set[str] = set()
 
     # -- recording -------------------------------------------------------------------------
     def is_recording(self, step: int) -> bool:
@@ -213,34 +206,42 @@ class Monitor:
                                          self.fisher, self.conv_mode, self.rtol)
         complete = pending.num_examples and pending.loss_examples == pending.num_examples
         mean_loss = pending.loss_sum / pending.num_examples if complete else math.nan
+        skipped = skipped_parameters(self.model, [layer.name for layer in layers])
         analysis = Analysis(layers, self.fisher, self.conv_mode, LossType.CROSS_ENTROPY,
                             pending.num_examples, mean_loss, skipped)
         self.history.append(Checkpoint(pending.step, analysis, pending.batches, pending.frozen))
+        self._warn_new_unseen(skipped)
+
+    def _warn_new_unseen(self, skipped: list[SkippedParameter]) -> None:
+        """One ``UserWarning`` (as ``analyze``'s) for parameterised modules no earlier checkpoint missed."""
+        new = [entry for entry in skipped if not entry.expected and entry.module not in self._warned_modules]
+        if warn_unseen(new, "lcsuite.Monitor", stacklevel=5):
+            self._warned_modules.update(unseen_modules(new))
 
     def _discard(self) -> None:
         self._pending = None
 
     # -- results ---------------------------------------------------------------------------
     def unseen(self) -> list[str]:
-        """What the statistics do not cover: parameters outside any Linear/Conv2d layer, and
-        Linear/Conv2d layers that no recorded forward pass used (``"name (not used at steps
-        ...)"``)."""
-        unused: dict[str, list[int]] = {}
-        for checkpoint in self.history.checkpoints:
-            for name in checkpoint.analysis.skipped_layers:
-                unused.setdefault(name, []).append(checkpoint.step)
-        return unanalysed_parameters(self.model) + [
-            f"{name} (not used in the forward pass at steps {steps})" for name, steps in unused.items()]
+        """What the statistics do not cover: one line ``"name (Class): reason"`` per parameter
+        that a checkpoint's ``Analysis.skipped`` lists (biases and normalisation affine
+        parameters included), ``" (at steps [...])"`` added when only some checkpoints skip it.
+        Before the first checkpoint: the parameters that no layer of a registered type owns as
+        its weight (every such layer assumed used)."""
+        if self.history.checkpoints:
+            return _unseen_lines(self.history.checkpoints)
+        layers = [name for name, _ in supported_layers(self.model)]
+        return [f"{entry.name} ({entry.module_class}): {entry.reason}"
+                for entry in skipped_parameters(self.model, layers)]
 
     def table(self, step: int | None = None, tablefmt: str = "simple") -> str:
         """The per-layer table of the checkpoint at ``step`` (default: the last), as
-        ``Analysis.to_table``, with the unseen parameters and layers as a footer."""
+        ``Analysis.to_table``, whose footer names that checkpoint's skipped parameters."""
         if not self.history.checkpoints:
             raise ValueError("no checkpoint recorded yet")
         checkpoint = self.history.checkpoints[-1] if step is None else self.history.checkpoint(step)
-        table = f"step {checkpoint.step} ({checkpoint.batches} batch(es)) " + \
+        return f"step {checkpoint.step} ({checkpoint.batches} batch(es)) " + \
             checkpoint.analysis.to_table(self.ps, tablefmt)
-        return table + _unseen_footer(unanalysed_parameters(self.model), checkpoint.analysis.skipped_layers)
 
     def diagnose(self, thresholds: Thresholds = DEFAULT_THRESHOLDS, steps=None) -> list[Finding]:
         """The paper's diagnoses (:func:`lcsuite.monitor.rules.diagnose`) on the history."""
