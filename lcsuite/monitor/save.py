@@ -15,45 +15,41 @@ Layout (``MONITOR_SCHEMA_VERSION`` 1):
   ``Sg`` of layer ``k`` (1-based; its module path in the group's attr ``layer``), dims
   ``["step", "eigenvalue"]``, NaN rows where the layer was not used.
 
-Every dataset carries its dim names as a JSON list in its ``dims`` attr, as in the result
-store. The file is written under a temporary name and renamed when complete.
+Every dataset carries its dim names as a JSON list in its ``dims`` attr and the sha256 of its
+dtype, shape and bytes in ``sha256``, verified on read, as in the result store; versions and
+device are the store's (:func:`lcsuite.harness.provenance.library_versions`,
+:func:`~lcsuite.harness.provenance.device_description`). The file is written under a temporary
+name and renamed when complete (:func:`lcsuite.harness.atomic.atomic_write_path`).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import platform
-import secrets
 import time
 from pathlib import Path
 
 import numpy as np
 
+from lcsuite.harness.atomic import atomic_write_path
+from lcsuite.harness.provenance import device_description, library_versions
 from lcsuite.harness.quantities import Quantity
+from lcsuite.harness.store import array_sha256
 
 __all__ = ["KIND", "MONITOR_SCHEMA_VERSION", "save_history", "read_history", "provenance"]
 
 KIND = "monitor_history"
 MONITOR_SCHEMA_VERSION = 1
-_JSON_ATTRS = ("versions", "ps", "steps", "layer_names", "unseen")
+_JSON_ATTRS = ("versions", "device", "ps", "steps", "layer_names", "unseen")
 
 
 def provenance(monitor) -> dict:
     """What a saved history depends on: versions, device and the monitor's conventions."""
-    import h5py
-    import torch
-
-    import lcsuite
-
     device = next(iter(monitor.model.parameters())).device
-    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
     every = monitor.every if isinstance(monitor.every, int) else (
         sorted(monitor.every) if not callable(monitor.every) else repr(monitor.every))
     return {
-        "versions": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-                     "h5py": h5py.__version__, "lcsuite": lcsuite.__version__},
-        "device": f"{device} ({device_name})",
+        "versions": library_versions(),
+        "device": device_description(str(device)),
         "fisher": monitor.fisher.value,
         "conv_mode": monitor.conv_mode.value,
         "loss_reduction": monitor.loss_reduction,
@@ -69,8 +65,10 @@ def provenance(monitor) -> dict:
 
 
 def _dataset(group, name: str, values, dims) -> None:
-    dataset = group.create_dataset(name, data=np.asarray(values, dtype=float))
+    values = np.asarray(values, dtype=float)
+    dataset = group.create_dataset(name, data=values)
     dataset.attrs["dims"] = json.dumps(list(dims))
+    dataset.attrs["sha256"] = array_sha256(values)
 
 
 def _spectra(history, layer: str, which: str) -> np.ndarray:
@@ -110,16 +108,10 @@ def save_history(monitor, path) -> Path:
     import h5py
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(2)}.tmp")
-    try:
-        with h5py.File(tmp, "w") as f:
-            _write(f, monitor)
-            f.flush()
-            f.attrs["complete"] = True
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_write_path(path) as tmp, h5py.File(tmp, "w") as f:
+        _write(f, monitor)
+        f.flush()
+        f.attrs["complete"] = True
     return path
 
 
@@ -154,7 +146,10 @@ def read_history(path) -> tuple[dict, dict[str, Quantity]]:
 
         def visit(name, obj):
             if isinstance(obj, h5py.Dataset):
-                quantities[name] = Quantity(np.asarray(obj[...]), tuple(json.loads(_decode(obj.attrs["dims"]))))
+                values = np.asarray(obj[...])
+                if array_sha256(values) != _decode(obj.attrs.get("sha256", "")):
+                    raise ValueError(f"{path}: dataset {name} fails its checksum")
+                quantities[name] = Quantity(values, tuple(json.loads(_decode(obj.attrs["dims"]))))
 
         f.visititems(visit)
     return attrs, quantities
