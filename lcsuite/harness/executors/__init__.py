@@ -17,10 +17,10 @@ from lcsuite.harness.executors.manifest import Manifest, ManifestEntry, read_man
 from lcsuite.harness.executors.options import ClusterOptions, load_cluster_options, options_from_mapping
 from lcsuite.harness.executors.progress import last_progress, report_progress
 from lcsuite.harness.executors.queue import SchedulerQueryError
-from lcsuite.harness.executors.submission import EXECUTORS, run_tasks, scheduler_states, submit
+from lcsuite.harness.executors.submission import EXECUTORS, run_tasks, submit
 from lcsuite.harness.atomic import atomic_write_path, job_token
 from lcsuite.harness.executors.task import Task, TaskOutcome
-from lcsuite.harness.executors.tracking import StatusRow, collect, format_status, status
+from lcsuite.harness.executors.tracking import StatusRow, collect, format_status, scheduler_states, status
 
 __all__ = [
     "EXECUTORS",

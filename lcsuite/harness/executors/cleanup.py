@@ -57,7 +57,7 @@ def clean_stale_temp_files(directories: Iterable[str | os.PathLike], manifest: M
     """Delete stale temporary files under ``directories`` (recursively); return what was deleted.
 
     manifest, states: the run's manifest and the scheduler's answer for its jobs (see
-    :func:`lcsuite.harness.executors.submission.scheduler_states`); without a manifest, age alone
+    :func:`lcsuite.harness.executors.tracking.scheduler_states`); without a manifest, age alone
     decides. Files that vanish meanwhile are skipped.
     """
     now = time.time() if now is None else now

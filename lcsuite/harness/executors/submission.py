@@ -28,13 +28,12 @@ from lcsuite.harness.executors.options import ClusterOptions, submitit_parameter
 from lcsuite.harness.executors.queue import (
     JobInfo,
     classify,
-    local_job_states,
     local_process_identity,
-    slurm_job_states,
 )
 from lcsuite.harness.executors.task import TaskOutcome, check_task_keys, run_task_safely, task_is_done
+from lcsuite.harness.executors.tracking import collect, scheduler_states
 
-__all__ = ["EXECUTORS", "run_tasks", "submit", "scheduler_states", "make_submitit_executor"]
+__all__ = ["EXECUTORS", "run_tasks", "submit", "make_submitit_executor"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,18 +58,6 @@ def make_submitit_executor(executor: str, jobs_dir: Path, options: ClusterOption
         raise ValueError(f"unknown queued executor {executor!r}; expected one of {QUEUED_EXECUTORS}")
     made.update_parameters(**submitit_parameters(options, executor))
     return made
-
-
-def scheduler_states(manifest: Manifest, timeout_s: float = 30.0) -> dict[str, JobInfo]:
-    """job id -> what the scheduler says now, for every job of the manifest it knows.
-
-    Raises :class:`~lcsuite.harness.executors.queue.SchedulerQueryError` when Slurm cannot
-    be asked.
-    """
-    entries = [entry for entry in manifest.tasks.values() if entry.job_id]
-    if manifest.executor == "slurm":
-        return slurm_job_states([entry.job_id for entry in entries], timeout_s=timeout_s)
-    return local_job_states({entry.job_id: entry.process for entry in entries})
 
 
 def _earlier_jobs(entry: ManifestEntry | None) -> list[str]:
@@ -172,8 +159,6 @@ def run_tasks(tasks: Sequence[Any], run_dir: str | os.PathLike, executor: str = 
     check_task_keys(tasks)
     if executor == "inline":
         return [run_task_safely(task) for task in tasks]
-    from lcsuite.harness.executors.tracking import collect
-
     submit(tasks, run_dir, executor, options)
     outcomes = {outcome.key: outcome for outcome in
                 collect(run_dir, wait=True, timeout_s=timeout_s, poll_s=poll_s, grace_s=grace_s)}

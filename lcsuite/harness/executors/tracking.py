@@ -24,8 +24,8 @@ from typing import Any
 
 from lcsuite.harness.executors.manifest import Manifest, ManifestEntry, read_manifest, write_manifest
 from lcsuite.harness.executors.progress import last_progress
-from lcsuite.harness.executors.queue import JobInfo, SchedulerQueryError, classify
-from lcsuite.harness.executors.submission import scheduler_states
+from lcsuite.harness.executors.queue import (JobInfo, SchedulerQueryError, classify, local_job_states,
+                                             slurm_job_states)
 from lcsuite.harness.executors.task import TaskOutcome
 
 __all__ = ["collect", "status", "StatusRow", "format_status", "observe"]
@@ -45,6 +45,18 @@ class StatusRow:
     log_path: str | None
     progress: dict[str, Any] | None = None
     error: str | None = None
+
+
+def scheduler_states(manifest: Manifest, timeout_s: float = 30.0) -> dict[str, JobInfo]:
+    """job id -> what the scheduler says now, for every job of the manifest it knows.
+
+    Raises :class:`~lcsuite.harness.executors.queue.SchedulerQueryError` when Slurm cannot
+    be asked.
+    """
+    entries = [entry for entry in manifest.tasks.values() if entry.job_id]
+    if manifest.executor == "slurm":
+        return slurm_job_states([entry.job_id for entry in entries], timeout_s=timeout_s)
+    return local_job_states({entry.job_id: entry.process for entry in entries})
 
 
 def _require_manifest(run_dir: str | os.PathLike) -> Manifest:
