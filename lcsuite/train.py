@@ -1,4 +1,4 @@
-"""Training loops for the paper's experiments: full-batch GD, SGD and Adam.
+"""Training loops: full-batch GD, SGD and Adam.
 
 :func:`train` wires the steps of :mod:`lcsuite.train_loop` (plan, batches, update loop) to the
 model, the optimiser and the final evaluation.
@@ -21,8 +21,8 @@ Conventions:
 - ``seed`` fixes the mini-batch order and the augmentation; the model's initial weights are the
   caller's (build it after :func:`seed_everything`). Runs are bitwise repeatable on the CPU.
 - SGD's ``milestones`` are epochs when ``epochs`` is given, else steps; at each milestone the
-  learning rate is multiplied by ``gamma`` (the paper's CIFAR protocol: lr 0.1, x0.1 at epochs
-  80 and 120, momentum 0.9, weight decay 1e-4, batch 128, 160 epochs).
+  learning rate is multiplied by ``gamma`` (e.g. the fb.resnet.torch CIFAR protocol: lr 0.1, x0.1 at
+  epochs 80 and 120, momentum 0.9, weight decay 1e-4, batch 128, 160 epochs).
 """
 
 from __future__ import annotations

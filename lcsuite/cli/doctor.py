@@ -1,4 +1,4 @@
-"""``lcsuite doctor``: the paper's diagnoses on a user's own model."""
+"""``lcsuite doctor``: layer-wise conditioning diagnoses on a user's own model."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def add_parsers(sub) -> None:
     from lcsuite.monitor.doctor import DATASETS
 
     p = sub.add_parser(
-        "doctor", help="diagnose your own model (a factory in MODEL.py) with the paper's rules",
+        "doctor", help="diagnose your own model (a factory in MODEL.py) with the layer-wise conditioning rules",
         description="Analyse the model that MODEL.py's factory (default: def make_model() -> "
                     "torch.nn.Module) returns, at initialisation on one batch; with --train STEPS also "
                     "along that many SGD steps. Prints per-layer tables and findings. Exit 0; 2 for a "

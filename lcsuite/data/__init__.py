@@ -1,4 +1,4 @@
-"""Data sets of the paper with their provenance.
+"""Data sets with their provenance.
 
 Every loader returns a :class:`Dataset` (``inputs`` float32, ``targets`` int64,
 ``provenance``). Real data: :func:`load_mnist` (IDX), :func:`load_cifar` (pickle batches, read

@@ -1,4 +1,4 @@
-"""Multi-layer perceptrons for the paper's MNIST experiments (Sec. 3-4, App. B, C).
+"""Multi-layer perceptrons: Linear layers with ReLU and optional BatchNorm.
 
 An ``MLP`` of ``depth`` K is K Linear layers: K-1 hidden layers of ``width`` units, each
 followed (with ``norm="bn"``) by BatchNorm1d and then ReLU, and a final Linear classifier::
@@ -8,12 +8,12 @@ followed (with ``norm="bn"``) by BatchNorm1d and then ReLU, and a final Linear c
 
 Initialisations (weights of every Linear layer, fan_in = in_features of that layer):
 
-- ``"random"``: W ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), the Torch7 ``nn.Linear`` default the
-  paper cites as "random initialization" [29]; biases follow Torch7 too, U(±1/sqrt(fan_in)).
+- ``"random"``: W ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), the Torch7 ``nn.Linear`` default
+  ("random initialization" in Torch7-era papers); biases follow Torch7 too, U(±1/sqrt(fan_in)).
 - ``"he"``: W ~ N(0, 2/fan_in) (He et al. 2015); biases are zero.
 
-BatchNorm layers start at weight 1, bias 0. ``bias=False`` removes every Linear bias, as
-Theorems 4.1/4.2 assume.
+BatchNorm layers start at weight 1, bias 0. ``bias=False`` removes every Linear bias
+(the bias-free networks of scale-invariance analyses).
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
-"""Figures of the paper's kind, chosen from a quantity's dimension names and path.
+"""Layer-wise and depth-trend figures, chosen from a quantity's dimension names and path.
 
 The choice is a small explicit table, :data:`FIGURE_KINDS`, tried in order; the first kind
 whose rule accepts a quantity's ``dims`` (and name) draws it:
 
 ========================  ===========================================  ====================
-kind                      rule                                         paper figures
+kind                      rule                                         e.g. huang2020
 ========================  ===========================================  ====================
 ``per_layer``             a ``layer`` dim (plus ``seed``/``step``)     Fig. 1-5, A5-A13
 ``loss_by_depth``         ``depth`` and ``step`` dims, "loss" in name  Fig. 6a, 8
@@ -14,7 +14,7 @@ kind                      rule                                         paper fig
 
 Quantities that share everything but their first path component (``plain/input/kappa_p80``
 and ``bn/input/kappa_p80``) are drawn in one figure, one line per first component, so that
-Plain and BN sit side by side as in the paper. Items of one claim that differ in a numeric
+variants (e.g. Plain and BN) sit side by side. Items of one claim that differ in a numeric
 ``depth`` parameter also get a depth-trend figure per headline number. Anything else is
 listed in a table only. Lines show the median over seeds, shaded between min and max.
 """
