@@ -1,8 +1,10 @@
 """Claims on deep residual networks (Figs. 6, 7, 9, Tables 1, 2, A2): each claim can fail.
 
-Each mutation runs the experiment at tiny sizes (8x8 substitute images, depths 8-20, a few
-iterations), mutates the network (the last BN dropped) or the measured quantities, and
-evaluates the claim file's own ``[[expect]]`` through the harness, asserting a failed verdict.
+Each test runs the experiment at tiny sizes (8x8 or 16x16 substitute images, a few
+iterations) over enough seeds for the claim's statistical rule to decide (a sign test needs 5),
+evaluates the claim file's own ``[[expect]]`` through the harness on the measured quantities
+(which must not be contradicted) and on a mutation that reverses the effect (the last BN
+dropped, arms swapped, depth order reversed), which must be contradicted.
 """
 
 from __future__ import annotations
@@ -10,25 +12,27 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from claim_checks import run_outputs, stacked, verdicts
+from claim_checks import claim, run_outputs, stacked
 
-from lcsuite.papers.huang2020.experiments import lastbn_training, resnet_depth
+from lcsuite.harness.enums import Verdict
 from lcsuite.harness.quantities import Quantity
 from lcsuite.models import cifar_net
+from lcsuite.papers.huang2020.experiments import lastbn_training, resnet_depth
 
+SEEDS = (0, 1, 2, 3, 4)  # the fewest with which a one-sided sign test can decide at 0.05
 TINY_DEPTH = dict(
     depths=[8, 14, 20], loss_depths=[8, 14, 20], steps=2, batch_size=4, lr=0.1, momentum=0.9,
     weight_decay=1e-4, augment="none", measure_examples=32, measure_batch_size=32, train_size=32,
     image_size=8, num_classes=10, record_steps=[0],
 )
 TINY_TRAINING = dict(
-    depths=[8], lr=0.1, momentum=0.9, weight_decay=1e-4, batch_size=16, epochs=1,
-    milestone_fractions=[0.5, 0.75], gamma=0.1, augment="none", train_size=32, test_size=32,
+    depths=[8], lr=0.1, momentum=0.9, weight_decay=1e-4, batch_size=16, epochs=2,
+    milestone_fractions=[0.5, 0.75], gamma=0.1, augment="none", train_size=64, test_size=64,
     image_size=8, num_classes=10,
 )
 
 
-def run_renamed(function, params, seeds=(0, 1), rename=None):
+def run_renamed(function, params, seeds=SEEDS, rename=None):
     """Stacked quantities of ``function`` over ``seeds``; ``rename`` maps arch prefixes."""
     outputs = []
     for out in run_outputs(function, params, seeds):
@@ -36,6 +40,16 @@ def run_renamed(function, params, seeds=(0, 1), rename=None):
             out = {(new + k[len(old):] if k.startswith(old + "/") else k): v for k, v in out.items()}
         outputs.append(out)
     return stacked(outputs)
+
+
+def as_arch(quantities, source: str, target: str) -> dict[str, Quantity]:
+    """``quantities`` with every ``source/...`` quantity also stored as ``target/...``."""
+    return {**quantities, **{target + k[len(source):]: v for k, v in quantities.items() if k.startswith(source + "/")}}
+
+
+def claim_verdicts(claim_id: str, quantities) -> dict[str, Verdict]:
+    """``{expectation label: verdict}`` of the claim file's checks on ``quantities``."""
+    return {e.label: e.check(quantities).verdict for e in claim(claim_id).expectations}
 
 
 def reversed_along(quantity: Quantity, dim: str) -> Quantity:
@@ -57,57 +71,93 @@ def test_classifier_input_statistics_match_explicit_features():
     assert stats["rms_norm"] == pytest.approx(torch.trace(sx).sqrt().item(), rel=1e-6)
 
 
-def test_fig6_lambda_max_grows_at_tiny_depths_and_fails_when_reversed():
+def test_fig6_holds_at_tiny_depths_and_is_contradicted_when_depth_is_reversed():
     q = run_renamed(resnet_depth.resnet_last_layer_depth, {**TINY_DEPTH, "archs": ["resnet"]})
-    assert verdicts("fig6_resnet_last_layer", q)["lambda_max_grows"]
+    assert set(claim_verdicts("fig6_resnet_last_layer", q).values()) == {Verdict.HOLDS}
     q["resnet/last_input/lambda_max"] = reversed_along(q["resnet/last_input/lambda_max"], "depth")
     q["resnet/early_peak_loss"] = reversed_along(q["resnet/early_peak_loss"], "loss_depth")
-    result = verdicts("fig6_resnet_last_layer", q)
-    assert not result["lambda_max_grows"] and not result["early_peak_loss_grows"]
+    assert set(claim_verdicts("fig6_resnet_last_layer", q).values()) == {Verdict.CONTRADICTED}
 
 
-def test_fig7_fails_when_the_last_bn_is_dropped():
-    # "resnet_lastbn" is measured on a plain ResNet: same numbers as ResNet, no 10x gap
-    params = {**TINY_DEPTH, "archs": ["resnet"], "loss_depths": [20]}
-    plain = run_renamed(resnet_depth.resnet_last_layer_depth, params)
-    q = dict(plain)
-    q.update({k.replace("resnet/", "resnet_lastbn/", 1): v for k, v in plain.items()})
-    result = verdicts("fig7_lastbn_fixes_last_layer", q)
-    assert not result["lastbn_10x_below"]
-    assert not result["lastbn_peak_below_resnet"]
+@pytest.fixture(scope="module")
+def fig7_runs():
+    params = {**TINY_DEPTH, "depths": [8, 20, 56], "loss_depths": [56], "archs": ["resnet", "resnet_lastbn"]}
+    return run_renamed(resnet_depth.resnet_last_layer_depth, params)
 
 
-def test_fig7_fails_on_an_early_loss_blowup():
-    q = run_renamed(resnet_depth.resnet_last_layer_depth, {**TINY_DEPTH, "archs": ["resnet", "resnet_lastbn"]},
-                    seeds=(0,))
+def test_fig7_holds_at_tiny_depths(fig7_runs):
+    assert set(claim_verdicts("fig7_lastbn_fixes_last_layer", fig7_runs).values()) == {Verdict.HOLDS}
+
+
+def test_fig7_is_contradicted_when_the_last_bn_is_dropped(fig7_runs):
+    # "resnet_lastbn" measured on a plain ResNet: growing with depth, no gap, a loss blow-up
+    q = as_arch(fig7_runs, "resnet", "resnet_lastbn")
+    assert set(claim_verdicts("fig7_lastbn_fixes_last_layer", q).values()) == {Verdict.CONTRADICTED}
+
+
+def test_fig7_is_contradicted_by_an_early_loss_blowup(fig7_runs):
+    q = dict(fig7_runs)
     path = "resnet_lastbn/early_peak_loss_deepest"
-    q[path] = Quantity(np.full_like(q[path].values, 10.0), q[path].dims)  # above 2·ln 10
-    assert not verdicts("fig7_lastbn_fixes_last_layer", q)["lastbn_no_blowup"]
+    q[path] = Quantity(np.full_like(q[path].values, 10.0), q[path].dims)  # above 2·ln 10 in every seed
+    assert claim_verdicts("fig7_lastbn_fixes_last_layer", q)["lastbn_no_blowup"] is Verdict.CONTRADICTED
 
 
-def test_fig9_fails_when_lastbn_loses_its_bn():
-    params = {**TINY_DEPTH, "depths": [20], "loss_depths": [], "archs": ["resnet", "preresnet", "preresnet_v1"]}
-    q = run_renamed(resnet_depth.resnet_last_layer_depth, params, rename={"resnet": "resnet_lastbn"})
-    result = verdicts("fig9_preresnet_extra_bn", q)
-    assert not result["preresnet_like_lastbn"] and not result["preresnet_v1_10x_above"]
+@pytest.fixture(scope="module")
+def fig9_runs():
+    params = {**TINY_DEPTH, "depths": [8, 56, 230], "loss_depths": [],
+              "archs": ["resnet", "resnet_lastbn", "preresnet", "preresnet_v1"]}
+    return run_renamed(resnet_depth.resnet_last_layer_depth, params)
 
 
-def test_table1_fails_when_the_last_bn_is_dropped():
-    # both arms are plain ResNets trained identically: LastBN is never strictly better
-    params = {**TINY_TRAINING, "archs": ["resnet", "resnet"]}
+def test_fig9_is_not_contradicted_at_tiny_depths(fig9_runs):
+    result = claim_verdicts("fig9_preresnet_extra_bn", fig9_runs)
+    assert result["preresnet_flat"] is Verdict.HOLDS and result["preresnet_10x_below_v1"] is Verdict.HOLDS
+    assert result["preresnet_v1_10x_above"] is not Verdict.CONTRADICTED
+
+
+def test_fig9_is_contradicted_when_the_extra_bns_are_dropped(fig9_runs):
+    # PreResNet measured without its final BN (= PreResNetv1), ResNetLastBN without its last BN
+    q = as_arch(as_arch(fig9_runs, "preresnet_v1", "preresnet"), "resnet", "resnet_lastbn")
+    assert set(claim_verdicts("fig9_preresnet_extra_bn", q).values()) == {Verdict.CONTRADICTED}
+
+
+def swapped_arms(quantities, left: str, right: str) -> dict[str, Quantity]:
+    """The arms ``left`` and ``right`` exchanged: the measured effect reversed."""
+    out = dict(quantities)
+    for path, value in quantities.items():
+        arch, _, rest = path.partition("/")
+        if arch in (left, right):
+            out[f"{right if arch == left else left}/{rest}"] = value
+    return out
+
+
+def test_table1_is_contradicted_when_the_arms_are_swapped():
+    q = run_renamed(lastbn_training.paired_depth_training, {**TINY_TRAINING, "archs": ["resnet", "resnet_lastbn"]})
+    result = claim_verdicts("table1_lastbn_beats_resnet", q)
+    assert result["train_loss_lastbn_lower"] is Verdict.HOLDS
+    assert result["test_error_lastbn_lower"] is not Verdict.CONTRADICTED  # no test-error effect at 8x8
+    swapped = swapped_arms(q, "resnet", "resnet_lastbn")
+    assert claim_verdicts("table1_lastbn_beats_resnet", swapped)["train_loss_lastbn_lower"] is Verdict.CONTRADICTED
+    # a ResNetLastBN five points worse than ResNet in every seed
+    q["resnet_lastbn/test_error"] = Quantity(q["resnet/test_error"].values + 0.05, q["resnet/test_error"].dims)
+    assert claim_verdicts("table1_lastbn_beats_resnet", q)["test_error_lastbn_lower"] is Verdict.CONTRADICTED
+
+
+def test_table1_is_not_supported_when_the_last_bn_is_dropped():
+    # both arms are plain ResNets trained identically: no difference, never a holding verdict
+    q = run_renamed(lastbn_training.paired_depth_training, {**TINY_TRAINING, "archs": ["resnet", "resnet"]},
+                    seeds=SEEDS[:2])
+    q = as_arch(q, "resnet", "resnet_lastbn")
+    assert Verdict.HOLDS not in claim_verdicts("table1_lastbn_beats_resnet", q).values()
+
+
+def test_tableA2_holds_at_tiny_sizes_and_is_contradicted_when_the_arms_are_swapped():
+    params = {**TINY_TRAINING, "lr": 0.01, "weight_decay": 0.0, "train_size": 128, "test_size": 200,
+              "archs": ["vgg_nobn", "vgg_nobn_lastbn", "resnet_nobn", "resnet_nobn_lastbn"]}
     q = run_renamed(lastbn_training.paired_depth_training, params)
-    q.update({k.replace("resnet/", "resnet_lastbn/", 1): v for k, v in q.items() if k.startswith("resnet/")})
-    result = verdicts("table1_lastbn_beats_resnet", q)
-    assert not result["train_loss_lastbn_lower"] and not result["test_error_lastbn_lower"]
-
-
-def test_tableA2_fails_when_the_last_bn_is_dropped():
-    params = {**TINY_TRAINING, "lr": 0.01, "weight_decay": 0.0, "archs": ["vgg_nobn", "resnet_nobn"]}
-    q = run_renamed(lastbn_training.paired_depth_training, params)
-    for arch in ("vgg_nobn", "resnet_nobn"):
-        q.update({k.replace(f"{arch}/", f"{arch}_lastbn/", 1): v for k, v in q.items() if k.startswith(f"{arch}/")})
-    result = verdicts("tableA2_lastbn_without_bn", q)
-    assert not result["vgg_lastbn_lower_error"] and not result["resnet_lastbn_lower_error"]
+    assert set(claim_verdicts("tableA2_lastbn_without_bn", q).values()) == {Verdict.HOLDS}
+    swapped = swapped_arms(swapped_arms(q, "vgg_nobn", "vgg_nobn_lastbn"), "resnet_nobn", "resnet_nobn_lastbn")
+    assert set(claim_verdicts("tableA2_lastbn_without_bn", swapped).values()) == {Verdict.CONTRADICTED}
 
 
 def test_paired_training_records_divergence_as_infinite_loss():
