@@ -90,7 +90,7 @@ class ExperimentContext:
         ``options`` go to the data set's resolver (``split``, ``limit``, ...). The provenance is
         recorded unless ``record`` is False (record the parts you use instead).
         """
-        from lcsuite.data import load_dataset
+        from lcsuite.data.registry import load_dataset
 
         data = load_dataset(name, self.data_root, requires_real_data=self.requires_real_data,
                             allow_unverified=self.allow_unverified, download=self.download, **options)

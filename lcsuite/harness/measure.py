@@ -23,18 +23,19 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import lcsuite
-from lcsuite.data import data_digests
+from lcsuite.data.provenance import data_digests
 from lcsuite.harness import provenance as prov
 from lcsuite.harness.atomic import job_token
 from lcsuite.harness.determinism import ITEM_THREADS, deterministic, seed_all
 from lcsuite.harness.enums import MeasurementStatus
-from lcsuite.harness.experiments import EXPERIMENTS, ExperimentContext, get_experiment
+from lcsuite.harness.experiments import ExperimentContext, get_experiment
+from lcsuite.harness.measuring_code import code_manifest
 from lcsuite.harness.quantities import Quantity, QuantityError, as_quantity, stack_seeds
 from lcsuite.harness.reuse import reuse_problems
 from lcsuite.harness.runs import item_file
 from lcsuite.harness.spec import ItemSpec
 from lcsuite.harness.store import StoredItem, write_item
-from lcsuite.registry import UnknownName, plugin_modules
+from lcsuite.registry import UnknownName, recording_use
 
 __all__ = ["MeasureSettings", "ItemTask", "ItemTimeout", "measure", "git_commit"]
 
@@ -179,17 +180,11 @@ def _refused_data(spec: ItemSpec, data: list[dict]) -> str | None:
     return None
 
 
-def _plugin_packages() -> set[str]:
-    """Top-level packages of the plugins loaded (their source is part of the provenance)."""
-    owners = {EXPERIMENTS.owner(name) for name in EXPERIMENTS.names()} | plugin_modules()
-    return {name.split(".")[0] for name in owners if not name.startswith("lcsuite.")}
-
-
 def measure(spec: ItemSpec, settings: MeasureSettings, timeout_s: float | None = None) -> StoredItem:
     """Run ``spec``'s experiment over its seeds and write the result file; returns what was written."""
     started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     start = time.perf_counter()
-    with deterministic(settings.threads) as determinism:
+    with deterministic(settings.threads) as determinism, recording_use() as used:
         try:
             outcome = _run_seeds(get_experiment(spec.experiment), spec, settings, timeout_s)
         except UnknownName as exc:
@@ -197,7 +192,7 @@ def measure(spec: ItemSpec, settings: MeasureSettings, timeout_s: float | None =
     quantities, error = _stacked(outcome)
     error = error or _refused_data(spec, outcome.data)
     versions, device = prov.library_versions(), prov.device_description(settings.device)
-    manifest = prov.code_manifest(_plugin_packages())
+    manifest = code_manifest(used)  # the experiment's module is among the used registry entries' owners
     provenance = {
         "started_at": started_at, "elapsed_s": time.perf_counter() - start, "timings": outcome.timings,
         "seeds_measured": list(spec.seeds[: len(outcome.per_seed)]), "data": outcome.data,
