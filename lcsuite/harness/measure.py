@@ -64,26 +64,36 @@ class MeasureSettings:
 
 
 class ItemTimeout(BaseException):
-    """Raised inside the experiment when the tier's ``timeout_s`` is exceeded.
+    """Raised inside the experiment when the item exceeds the tier's ``timeout_s`` (one limit for
+    all its seeds together).
 
     A BaseException so that an experiment's ``except Exception`` does not swallow it.
     """
 
 
-class _Deadline:
-    """SIGALRM-based wall-clock limit (main thread only; otherwise not enforced)."""
+def _timeout_message(timeout_s: float) -> str:
+    return f"exceeded the tier's timeout_s = {timeout_s:g} s (the item's limit, all its seeds together)"
 
-    def __init__(self, seconds: float | None):
-        self.seconds = seconds
-        self.active = seconds is not None and threading.current_thread() is threading.main_thread() \
+
+class _Deadline:
+    """SIGALRM-based wall-clock limit at ``deadline`` (a :func:`time.perf_counter` time) for an
+    item limited to ``timeout_s`` (main thread only; otherwise not enforced)."""
+
+    def __init__(self, deadline: float | None, timeout_s: float | None):
+        self.deadline, self.timeout_s = deadline, timeout_s
+        self.active = deadline is not None and threading.current_thread() is threading.main_thread() \
             and hasattr(signal, "setitimer")
 
     def __enter__(self):
         if self.active:
+            left = self.deadline - time.perf_counter()
+            if left <= 0:
+                raise ItemTimeout(_timeout_message(self.timeout_s))
+
             def on_alarm(signum, frame):
-                raise ItemTimeout(f"exceeded the tier's timeout_s = {self.seconds:g} s")
+                raise ItemTimeout(_timeout_message(self.timeout_s))
             self.previous = signal.signal(signal.SIGALRM, on_alarm)
-            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+            signal.setitimer(signal.ITIMER_REAL, left)
         return self
 
     def __exit__(self, *exc):
@@ -136,6 +146,7 @@ def _seed_quantities(ctx, outputs: Mapping[str, Any], declared: Mapping[str, tup
 def _run_seeds(experiment, spec: ItemSpec, settings: MeasureSettings, timeout_s: float | None) -> _SeedsOutcome:
     declared = experiment.declared_outputs(spec.params) or {}
     outcome = _SeedsOutcome([], [], {}, None)
+    deadline = time.perf_counter() + timeout_s if timeout_s is not None else None
     for seed in spec.seeds:
         ctx = ExperimentContext(
             params=dict(spec.params), seed=seed, tier=spec.tier, device=settings.device,
@@ -146,7 +157,7 @@ def _run_seeds(experiment, spec: ItemSpec, settings: MeasureSettings, timeout_s:
         start, outputs, failure = time.perf_counter(), {}, None
         seed_all(seed)
         try:
-            with _Deadline(timeout_s):
+            with _Deadline(deadline, timeout_s):
                 outputs = experiment(ctx)
             if not isinstance(outputs, Mapping):
                 raise TypeError(f"experiment returned {type(outputs).__name__}, expected a dict of quantities")
@@ -181,7 +192,11 @@ def _refused_data(spec: ItemSpec, data: list[dict]) -> str | None:
 
 
 def measure(spec: ItemSpec, settings: MeasureSettings, timeout_s: float | None = None) -> StoredItem:
-    """Run ``spec``'s experiment over its seeds and write the result file; returns what was written."""
+    """Run ``spec``'s experiment over its seeds and write the result file; returns what was written.
+
+    ``timeout_s`` limits the wall-clock time of the item, all its seeds together (the tier's
+    ``timeout_s``); past it the seed running stops with :class:`ItemTimeout` and the item is an
+    error."""
     started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     start = time.perf_counter()
     with deterministic(settings.threads) as determinism, recording_use() as used:
