@@ -6,7 +6,7 @@ names the model and the data set by their registered names. The test copies it o
 tree, writes an installed distribution's metadata naming its entry points, and runs pytest on
 the claim folder and ``lcsuite report`` on the run: the verdict table and a report titled by that
 paper come out, with no change to lcsuite. The data set is also resolved in this process, under
-each data policy a claim can set.
+each data policy a claim can set, and its stored provenance is checked for reuse.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from lcsuite.data import DATASETS, DataNotFoundError, load_dataset
+from lcsuite.data import DATASETS, DataNotFoundError, load_dataset, stale_data_reasons
 
 TINY = Path(__file__).with_name("tiny_paper")
 ENTRY_POINTS = """[lcsuite.papers]
@@ -117,6 +117,17 @@ def test_the_claims_data_policy_reaches_a_plugin_data_set(tiny_points, tmp_path)
     assert substitute.provenance.status == "substitute" and substitute.inputs.shape == (64, 4)
     real = load_dataset("tiny_points", TINY / "data", requires_real_data=True)
     assert real.provenance.status == "verified" and real.inputs.shape == (64, 4)
+
+
+def test_a_plugin_data_sets_files_are_compared_on_reuse(tiny_points, tmp_path):
+    shutil.copy(TINY / "data" / "tiny_points.csv", tmp_path / "tiny_points.csv")
+    entry = load_dataset("tiny_points", tmp_path).provenance.to_dict()
+    assert stale_data_reasons(entry, tmp_path) == []
+    with open(tmp_path / "tiny_points.csv", "a") as handle:
+        handle.write("0.0,0.0,0.0,0.0,1\n")
+    assert stale_data_reasons(entry, tmp_path) == [f"data file {tmp_path.resolve() / 'tiny_points.csv'} changed (sha256)"]
+    (tmp_path / "tiny_points.csv").unlink()
+    assert stale_data_reasons(entry, tmp_path) == [f"data file {tmp_path.resolve() / 'tiny_points.csv'} is gone"]
 
 
 def test_the_tiny_paper_is_outside_lcsuite():
