@@ -15,7 +15,7 @@ A claim file (every key below is checked; unknown keys are errors)::
     seeds = [0, 1]                         #   required, list of distinct integers
     requires_real_data = false             #   optional: refuse substitute data sets
     timeout_s = 60                         #   optional: wall-clock limit of one item, all its seeds together
-    [[expect]]                             # one or more checks (see expectations.py)
+    [[expect]]                             # one or more checks (lcsuite.harness.checks)
     check = "close"
     ...
 
