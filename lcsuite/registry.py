@@ -14,6 +14,7 @@ is not found: :func:`load_plugins`.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
 import importlib.util
@@ -22,8 +23,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Generic, Iterator, TypeVar
 
-__all__ = ["Registry", "UnknownName", "load_plugins", "plugin_modules", "rescan_plugins", "ENV_PLUGINS",
-           "GROUPS", "did_you_mean"]
+__all__ = ["Registry", "UnknownName", "load_plugins", "recording_use", "rescan_plugins", "ENV_PLUGINS", "GROUPS",
+           "did_you_mean"]
 
 T = TypeVar("T")
 ENV_PLUGINS = "LCSUITE_PLUGINS"
@@ -40,8 +41,8 @@ group registers into the others when imported. Each registry lives with its kind
 _REGISTRIES: dict[str, "Registry"] = {}
 _LOADED: set[str] = set()
 _FAILURES: dict[str, str] = {}
-_PLUGIN_MODULES: set[str] = set()
 _ENTRY_POINTS: dict[str, list] = {}
+_USE_RECORDERS: list[set[str]] = []
 
 
 def did_you_mean(word: str, options) -> str:
@@ -87,7 +88,14 @@ class Registry(Generic[T]):
             load_plugins()
         if name not in self._entries:
             raise UnknownName(self._unknown_message(name))
+        self.note_use(name)
         return self._entries[name]
+
+    def note_use(self, name: str) -> None:
+        """Tell every :func:`recording_use` block that the entry ``name`` is being used
+        (:meth:`get` does; a registry with lookups of its own calls it too)."""
+        for used in _USE_RECORDERS:
+            used.add(self._owners[name])
 
     def names(self) -> list[str]:
         """Every registered name (after loading plugins), sorted."""
@@ -114,6 +122,22 @@ class Registry(Generic[T]):
         if _FAILURES:
             message += "; plugins that failed to load: " + "; ".join(f"{k}: {v}" for k, v in sorted(_FAILURES.items()))
         return message
+
+
+@contextlib.contextmanager
+def recording_use() -> Iterator[set[str]]:
+    """Collect, while the block runs, the modules that registered the entries it uses.
+
+    Yields a set that fills with the owner module of every entry looked up in any registry,
+    e.g. the module of a model builder a claim file names: the code a measurement depends on
+    beyond what its experiment imports (:mod:`lcsuite.harness.measuring_code`).
+    """
+    used: set[str] = set()
+    _USE_RECORDERS.append(used)
+    try:
+        yield used
+    finally:
+        _USE_RECORDERS[:] = [recorder for recorder in _USE_RECORDERS if recorder is not used]
 
 
 def _split_env(value: str) -> list[str]:
@@ -148,7 +172,6 @@ def _load(source: str, loader: Callable[[], object]) -> None:
 def _entry_point_loader(group: str, point) -> Callable[[], None]:
     def load() -> None:
         value = point.load()
-        _PLUGIN_MODULES.add(point.value.split(":")[0])
         if ":" in point.value:  # an object: registered under the entry point's name
             _REGISTRIES[group].register(point.name, value)
     return load
@@ -168,7 +191,7 @@ def load_plugins() -> None:
     :data:`GROUPS` (and of any other registry). An entry point naming an object waits until
     its group's registry exists."""
     for entry in _split_env(os.environ.get(ENV_PLUGINS, "")):
-        _load(f"env:{entry}", lambda entry=entry: _PLUGIN_MODULES.add(_import(entry).__name__))
+        _load(f"env:{entry}", lambda entry=entry: _import(entry))
     for group in dict.fromkeys((*GROUPS, *_REGISTRIES)):
         for point in _entry_points(group):
             if ":" in point.value and group not in _REGISTRIES:
@@ -179,8 +202,3 @@ def load_plugins() -> None:
 def rescan_plugins() -> None:
     """Read the installed entry points again (after installing a plugin in a running process)."""
     _ENTRY_POINTS.clear()
-
-
-def plugin_modules() -> set[str]:
-    """Names of the modules imported as plugins (their source is part of a result's provenance)."""
-    return set(_PLUGIN_MODULES)

@@ -23,6 +23,15 @@ TESTS_DIR = Path(__file__).resolve().parent
 # (they drop the modules a run imported, so a second run would import it again).
 torch.use_deterministic_algorithms(torch.are_deterministic_algorithms_enabled())
 
+# Likewise the modules that hold registries: a pytester run that imported one first would drop
+# it, and the next run would find that registry empty while its plugins count as loaded.
+import lcsuite.conditioning  # noqa: E402,F401
+import lcsuite.data  # noqa: E402,F401
+import lcsuite.harness.checks  # noqa: E402,F401
+import lcsuite.harness.experiments  # noqa: E402,F401
+import lcsuite.harness.papers  # noqa: E402,F401
+import lcsuite.models  # noqa: E402,F401
+
 
 @pytest.fixture(autouse=True, scope="session")
 def temporary_digest_cache(tmp_path_factory):

@@ -116,13 +116,33 @@ def test_list_shows_claims_papers_and_items_per_tier(tmp_path, capsys):
     assert "2 claims; items per tier: smoke 4, gpu 4, paper 0" in out
 
 
+def test_list_counts_variant_items_and_ignores_toml_files_that_are_not_claims(tmp_path, capsys):
+    claims = tmp_path / "claims"
+    claims.mkdir()
+    variant = '[[variant]]\nname = "deep"\nlabel = "at depth 8"\nparams = {depth = 8}\n'
+    (claims / "fig5_a.toml").write_text(CLAIM_TOML.format(id="fig5_a") + variant)
+    (claims / "pyproject.toml").write_text('[project]\nname = "x"\n')
+    (claims / "nightly-tolerances.toml").write_text('default = 0.1\n')
+    assert main(["list", "--claims", str(claims)]) == 0
+    out = capsys.readouterr().out
+    assert "4 (2 variant) × 2 seeds" in out and "4 (2 variant) × 3 seeds" in out
+    assert "1 claims; items per tier: smoke 4, gpu 4, paper 0" in out
+    assert "pyproject" not in out and "tolerances" not in out
+
+
 def test_list_reports_a_malformed_claim_file_in_one_line(tmp_path, capsys):
     claims = tmp_path / "claims"
     claims.mkdir()
-    (claims / "broken.toml").write_text('id = "broken"\npaper = 3\n')
+    (claims / "broken.toml").write_text(CLAIM_TOML.format(id="broken").replace('paper = "huang2020"', "paper = 3"))
     assert main(["list", "--claims", str(claims)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: broken.toml") and "\n" not in err
+
+
+def test_list_of_a_folder_without_claim_files_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')
+    assert main(["list", "--claims", str(tmp_path)]) == 2
+    assert f"no claim files in {tmp_path}" in capsys.readouterr().err
 
 
 def test_list_without_claims_is_a_clear_error(tmp_path, capsys):

@@ -82,6 +82,27 @@ def test_params_must_be_declared_by_the_experiment(tmp_path):
         claim.check_params(("width", "lr", "init"))
 
 
+def test_parameters_naming_registry_entries_must_name_registered_ones(tmp_path):
+    from lcsuite.registry import Registry
+
+    widgets = Registry("widget", "test.schema.widgets")
+    widgets.register("he", object(), owner=__name__)
+    widgets.register("random", object(), owner=__name__)
+    claim = load(tmp_path, BASE + '[[variant]]\nname = "wide"\nlabel = "wide"\n[variant.params]\nlr = 0.2\n')
+    claim.check_registered_names({"init": widgets})
+    wrong_grid = load(tmp_path, BASE.replace('init = ["random", "he"]', 'init = ["random", "hee"]'))
+    with pytest.raises(ClaimError) as error:
+        wrong_grid.check_registered_names({"init": widgets})
+    assert str(error.value) == ("claims/toy_claim.toml: grid.init: unknown widget 'hee' (did you mean 'he'?); "
+                                "registered: he, random")
+    variant = load(tmp_path, BASE.replace("width = 8\n", 'width = 8\nkind = "he"\n')
+                   + '[[variant]]\nname = "odd"\nlabel = "odd"\n[variant.params]\nkind = "odd"\n')
+    with pytest.raises(ClaimError, match=r"variant\[0\]\.params\.kind: unknown widget 'odd'"):
+        variant.check_registered_names({"kind": widgets})
+    with pytest.raises(ClaimError, match="params.width: expected the name of a registered widget, got integer 8"):
+        claim.check_registered_names({"width": widgets})
+
+
 @pytest.mark.parametrize(
     "old, new, key, message",
     [

@@ -192,6 +192,17 @@ def test_timeout_and_real_data_requirement_are_item_errors(toy, monkeypatch):
     ])
 
 
+def test_the_timeout_limits_the_item_all_its_seeds_together(toy, monkeypatch):
+    """Two seeds of 0.4 s each fit a 0.6 s limit per seed, not per item (DECISIONS D5)."""
+    write_claim(toy, "toy_slow", LINE_PASS.replace("seeds = [0, 1]", "seeds = [0, 1]\ntimeout_s = 0.6"))
+    monkeypatch.setenv("TOY_SLEEP_ITEM", "line")
+    monkeypatch.setenv("TOY_SLEEP_S", "0.4")
+    result = toy.runpytest(*SMOKE)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*failed for seed 1: ItemTimeout: exceeded the tier's timeout_s = 0.6 s "
+                                 "(the item's limit, all its seeds together)*"])
+
+
 def test_claim_without_the_tier_is_skipped(toy):
     write_claim(toy, "toy_pass", LINE_PASS)
     result = toy.runpytest("claims", "--lc-tier", "paper", "--lc-results", "res", "-rs")

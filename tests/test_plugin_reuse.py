@@ -148,6 +148,19 @@ def test_a_changed_core_module_is_measured_again(toy, tmp_path):
     assert "source of lcsuite.harness.quantities changed" in note
 
 
+def test_the_stored_code_manifest_holds_the_measuring_code_only(toy):
+    """Collecting, judging and reporting modules are loaded in the run, but are not part of
+    what the measurement depends on; neither is the other paper the run has loaded."""
+    write_claim(toy, "toy_pass", LINE_PASS)
+    resume(toy).assert_outcomes(passed=1)
+    code = store.read_item(run_dir(toy, "r1") / "toy" / "toy_pass" / "default.h5").provenance["code"]
+    assert {"lcsuite_plugin_toy_experiments", "lcsuite.harness.measure", "lcsuite.harness.quantities"} <= set(code)
+    others = ("lcsuite.pytest_plugin", "lcsuite.harness.session", "lcsuite.harness.schema", "lcsuite.harness.trends",
+              "lcsuite.harness.checks", "lcsuite.harness.judge", "lcsuite.format", "lcsuite.reporting",
+              "lcsuite.papers")
+    assert [m for m in code if any(m == p or m.startswith(p + ".") for p in others)] == []
+
+
 def _fake_mnist_test(folder, value):
     folder.mkdir(parents=True)
     write_idx(folder / "t10k-images-idx3-ubyte", np.full((4, 28, 28), value))

@@ -14,7 +14,6 @@ def fresh(monkeypatch):
     monkeypatch.setattr(registry, "_REGISTRIES", {})
     monkeypatch.setattr(registry, "_LOADED", set())
     monkeypatch.setattr(registry, "_FAILURES", {})
-    monkeypatch.setattr(registry, "_PLUGIN_MODULES", set())
     monkeypatch.setattr(registry, "_ENTRY_POINTS", {})
     monkeypatch.setattr(registry, "GROUPS", ())
     monkeypatch.delenv(registry.ENV_PLUGINS, raising=False)
@@ -67,7 +66,7 @@ def test_entry_points_name_modules_or_objects_and_a_broken_one_hides_nothing(fre
         assert things.get("object").__name__ == "Gadget"
         with pytest.raises(UnknownName, match="plugins that failed to load: .*broken_pkg: RuntimeError: plugin bug"):
             things.get("missing")
-        assert "widget_pkg" in registry.plugin_modules()
+        assert "widget_pkg" in sys.modules
     finally:
         for name in ("widget_pkg", "broken_pkg", "test_registry_target"):
             sys.modules.pop(name, None)
@@ -80,7 +79,7 @@ def test_env_plugins_are_modules_or_files(fresh, tmp_path, monkeypatch):
     monkeypatch.setenv(registry.ENV_PLUGINS, str(plugin))
     try:
         assert things.get("env_widget") == 7
-        assert "lcsuite_plugin_my_widgets" in registry.plugin_modules()
+        assert "lcsuite_plugin_my_widgets" in sys.modules
     finally:
         sys.modules.pop("lcsuite_plugin_my_widgets", None)
 

@@ -45,14 +45,18 @@ def cmd_compare(args) -> int:
 
 
 def load_claims(claims_dir: Path) -> list:
-    """Every ``*.toml`` in ``claims_dir`` through the harness's claim loader."""
+    """The claim files in ``claims_dir``, recognised as pytest recognises them (DECISIONS D9:
+    top-level ``id`` and ``experiment`` and an ``[[expect]]``; other TOML files are ignored),
+    through the harness's claim loader."""
     from lcsuite.harness.schema import ClaimError, load_claim
+    from lcsuite.harness.session import is_claim_file
 
     if not claims_dir.is_dir():
         raise ResultsError(f"claims directory not found: {claims_dir}")
-    files = sorted(claims_dir.glob("*.toml"))
+    files = [f for f in sorted(claims_dir.glob("*.toml")) if is_claim_file(f)]
     if not files:
-        raise ResultsError(f"no claim files (*.toml) in {claims_dir}")
+        raise ResultsError(f"no claim files in {claims_dir} (a claim file is a .toml with top-level id and "
+                           "experiment and at least one [[expect]])")
     try:
         # The experiment registry is not consulted: listing must work without importing
         # every experiment; `pytest claims/` reports unknown experiments.
@@ -62,10 +66,13 @@ def load_claims(claims_dir: Path) -> list:
 
 
 def tier_items(claim, tier: str) -> str:
-    """``"<items> × <seeds> seeds"`` for a tier the claim defines, else ``"—"``."""
+    """``"<items> × <seeds> seeds"`` for a tier the claim defines, else ``"—"``; the items are
+    every item pytest collects, variants included (``"4 (2 variant) × 5 seeds"``)."""
     if tier not in claim.tiers:
         return "—"
-    return f"{len(claim.items())} × {len(claim.tiers[tier].seeds)} seeds"
+    variants = len(claim.all_items()) - len(claim.items())
+    count = f"{len(claim.all_items())} ({variants} variant)" if variants else str(len(claim.all_items()))
+    return f"{count} × {len(claim.tiers[tier].seeds)} seeds"
 
 
 def cmd_list(args) -> int:
@@ -74,7 +81,7 @@ def cmd_list(args) -> int:
     claims = load_claims(Path(args.claims))
     rows = [[c.id, c.paper, c.ref, *(tier_items(c, t) for t in TIERS)] for c in claims]
     print(tabulate(rows, headers=["claim", "paper", "ref", *(f"items ({t})" for t in TIERS)]))
-    totals = [sum(len(c.items()) for c in claims if t in c.tiers) for t in TIERS]
+    totals = [sum(len(c.all_items()) for c in claims if t in c.tiers) for t in TIERS]
     print(f"{len(claims)} claims; items per tier: "
           + ", ".join(f"{t} {n}" for t, n in zip(TIERS, totals)))
     return EXIT_OK

@@ -141,6 +141,7 @@ class LayerTypeRegistry(Registry):
         table = self._table()
         for cls in type(module).__mro__:
             if cls in table:
+                self.note_use(table[cls].kind)
                 return table[cls]
         return None
 

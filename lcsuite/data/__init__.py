@@ -12,7 +12,7 @@ dicts: :func:`data_label`, :func:`data_digests`. Augmentation: :func:`random_cro
 
 from lcsuite.data.augment import random_crop_flip
 from lcsuite.data.check import SplitCheck, check_data
-from lcsuite.data.checksums import KNOWN_DIGESTS, file_record
+from lcsuite.data.checksums import KNOWN_DIGESTS, KnownDigest, file_record
 from lcsuite.data.cifar import CIFAR_MEAN_STD, load_cifar, normalize_cifar
 from lcsuite.data.dataset import CorruptDataError, DataError, DataNotFoundError, Dataset, UnverifiedDataError
 from lcsuite.data.digests import cache_dir, file_digests
@@ -38,6 +38,7 @@ __all__ = [
     "DATASETS",
     "ENV_VAR",
     "KNOWN_DIGESTS",
+    "KnownDigest",
     "PAPER_CROP",
     "CorruptDataError",
     "DataError",

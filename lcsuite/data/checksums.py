@@ -90,13 +90,16 @@ def known_digest(dataset: str, file_name: str) -> KnownDigest | None:
     return KNOWN_DIGESTS.get(dataset, {}).get(file_name)
 
 
-def file_record(path, dataset: str, source_folder=None) -> FileRecord:
+def file_record(path, dataset: str, source_folder=None, known: KnownDigest | None = None) -> FileRecord:
     """Digest ``path`` (through the digest cache) and check it against the known digest.
 
     Args:
         path: the file.
-        dataset: ``mnist``, ``cifar10`` or ``cifar100`` (selects the table).
+        dataset: ``mnist``, ``cifar10`` or ``cifar100`` (selects the table), or another data
+            set's name (no table: the file is unverified unless ``known`` is given).
         source_folder: the record's name is relative to it (default: the file's folder).
+        known: the digest the file must have, for a data set without a table here (a plugin's
+            own published digest); default: :func:`known_digest` of ``dataset``.
 
     Raises:
         OSError: the file cannot be read.
@@ -104,7 +107,7 @@ def file_record(path, dataset: str, source_folder=None) -> FileRecord:
     path = Path(path)
     name = str(path.relative_to(source_folder)) if source_folder is not None else path.name
     digests = file_digests(path)
-    known = known_digest(dataset, path.name)
+    known = known or known_digest(dataset, path.name)
     if known is None:
         return FileRecord(name, digests.size, digests.sha256, UNVERIFIED, "no published digest")
     actual = getattr(digests, known.algorithm)

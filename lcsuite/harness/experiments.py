@@ -23,6 +23,9 @@ Contract
 - ``outputs`` declares the quantity paths and their dims (without ``seed``), as a mapping or a
   function of the params; claim files naming a missing path or dim are then rejected at
   collection. ``params`` names the parameters it reads; a claim setting any other is rejected.
+- ``registry_params`` names the parameters whose value is the name of a registry entry (or a
+  list of names), with the registry, e.g. ``{"model": MODELS, "dataset": DATASETS}``: a claim
+  file naming a model or a data set that is not registered is rejected at collection.
 - Data comes through :meth:`ExperimentContext.dataset`, which applies the claim's data policy and
   records the provenance that is stored with the result.
 
@@ -90,7 +93,7 @@ class ExperimentContext:
         ``options`` go to the data set's resolver (``split``, ``limit``, ...). The provenance is
         recorded unless ``record`` is False (record the parts you use instead).
         """
-        from lcsuite.data import load_dataset
+        from lcsuite.data.registry import load_dataset
 
         data = load_dataset(name, self.data_root, requires_real_data=self.requires_real_data,
                             allow_unverified=self.allow_unverified, download=self.download, **options)
@@ -114,12 +117,14 @@ class ExperimentContext:
 
 @dataclass(frozen=True)
 class Experiment:
-    """A registered experiment: its name, function, declared outputs and parameters."""
+    """A registered experiment: its name, function, declared outputs and parameters, and the
+    parameters that name registry entries (``{parameter: registry}``)."""
 
     name: str
     function: Callable[[ExperimentContext], Mapping[str, Any]]
     outputs: OutputsSpec | None = None
     params: tuple[str, ...] | None = None
+    registry_params: Mapping[str, Registry] = field(default_factory=dict)
 
     def declared_outputs(self, params: Mapping[str, Any]) -> dict[str, tuple[str, ...]] | None:
         """The declared ``{path: dims}`` (dims without ``seed``) for these params, or None."""
@@ -136,11 +141,13 @@ EXPERIMENTS: Registry = Registry("experiment", "lcsuite.experiments")
 """Experiment name → :class:`Experiment` (entry point group ``lcsuite.experiments``)."""
 
 
-def experiment(name: str, outputs: OutputsSpec | None = None, params: tuple[str, ...] | None = None):
+def experiment(name: str, outputs: OutputsSpec | None = None, params: tuple[str, ...] | None = None,
+               registry_params: Mapping[str, Registry] | None = None):
     """Decorator registering ``function(ctx) -> dict`` as experiment ``name`` (see the module docstring)."""
 
     def register(function):
-        EXPERIMENTS.register(name, Experiment(name, function, outputs, tuple(params) if params is not None else None),
+        EXPERIMENTS.register(name, Experiment(name, function, outputs, tuple(params) if params is not None else None,
+                                              dict(registry_params or {})),
                              owner=function.__module__)
         return function
 

@@ -23,18 +23,19 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import lcsuite
-from lcsuite.data import data_digests
+from lcsuite.data.provenance import data_digests
 from lcsuite.harness import provenance as prov
 from lcsuite.harness.atomic import job_token
 from lcsuite.harness.determinism import ITEM_THREADS, deterministic, seed_all
 from lcsuite.harness.enums import MeasurementStatus
-from lcsuite.harness.experiments import EXPERIMENTS, ExperimentContext, get_experiment
+from lcsuite.harness.experiments import ExperimentContext, get_experiment
+from lcsuite.harness.measuring_code import code_manifest
 from lcsuite.harness.quantities import Quantity, QuantityError, as_quantity, stack_seeds
 from lcsuite.harness.reuse import reuse_problems
 from lcsuite.harness.runs import item_file
 from lcsuite.harness.spec import ItemSpec
 from lcsuite.harness.store import StoredItem, write_item
-from lcsuite.registry import UnknownName, plugin_modules
+from lcsuite.registry import UnknownName, recording_use
 
 __all__ = ["MeasureSettings", "ItemTask", "ItemTimeout", "measure", "git_commit"]
 
@@ -63,26 +64,36 @@ class MeasureSettings:
 
 
 class ItemTimeout(BaseException):
-    """Raised inside the experiment when the tier's ``timeout_s`` is exceeded.
+    """Raised inside the experiment when the item exceeds the tier's ``timeout_s`` (one limit for
+    all its seeds together).
 
     A BaseException so that an experiment's ``except Exception`` does not swallow it.
     """
 
 
-class _Deadline:
-    """SIGALRM-based wall-clock limit (main thread only; otherwise not enforced)."""
+def _timeout_message(timeout_s: float) -> str:
+    return f"exceeded the tier's timeout_s = {timeout_s:g} s (the item's limit, all its seeds together)"
 
-    def __init__(self, seconds: float | None):
-        self.seconds = seconds
-        self.active = seconds is not None and threading.current_thread() is threading.main_thread() \
+
+class _Deadline:
+    """SIGALRM-based wall-clock limit at ``deadline`` (a :func:`time.perf_counter` time) for an
+    item limited to ``timeout_s`` (main thread only; otherwise not enforced)."""
+
+    def __init__(self, deadline: float | None, timeout_s: float | None):
+        self.deadline, self.timeout_s = deadline, timeout_s
+        self.active = deadline is not None and threading.current_thread() is threading.main_thread() \
             and hasattr(signal, "setitimer")
 
     def __enter__(self):
         if self.active:
+            left = self.deadline - time.perf_counter()
+            if left <= 0:
+                raise ItemTimeout(_timeout_message(self.timeout_s))
+
             def on_alarm(signum, frame):
-                raise ItemTimeout(f"exceeded the tier's timeout_s = {self.seconds:g} s")
+                raise ItemTimeout(_timeout_message(self.timeout_s))
             self.previous = signal.signal(signal.SIGALRM, on_alarm)
-            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+            signal.setitimer(signal.ITIMER_REAL, left)
         return self
 
     def __exit__(self, *exc):
@@ -135,6 +146,7 @@ def _seed_quantities(ctx, outputs: Mapping[str, Any], declared: Mapping[str, tup
 def _run_seeds(experiment, spec: ItemSpec, settings: MeasureSettings, timeout_s: float | None) -> _SeedsOutcome:
     declared = experiment.declared_outputs(spec.params) or {}
     outcome = _SeedsOutcome([], [], {}, None)
+    deadline = time.perf_counter() + timeout_s if timeout_s is not None else None
     for seed in spec.seeds:
         ctx = ExperimentContext(
             params=dict(spec.params), seed=seed, tier=spec.tier, device=settings.device,
@@ -145,7 +157,7 @@ def _run_seeds(experiment, spec: ItemSpec, settings: MeasureSettings, timeout_s:
         start, outputs, failure = time.perf_counter(), {}, None
         seed_all(seed)
         try:
-            with _Deadline(timeout_s):
+            with _Deadline(deadline, timeout_s):
                 outputs = experiment(ctx)
             if not isinstance(outputs, Mapping):
                 raise TypeError(f"experiment returned {type(outputs).__name__}, expected a dict of quantities")
@@ -179,17 +191,15 @@ def _refused_data(spec: ItemSpec, data: list[dict]) -> str | None:
     return None
 
 
-def _plugin_packages() -> set[str]:
-    """Top-level packages of the plugins loaded (their source is part of the provenance)."""
-    owners = {EXPERIMENTS.owner(name) for name in EXPERIMENTS.names()} | plugin_modules()
-    return {name.split(".")[0] for name in owners if not name.startswith("lcsuite.")}
-
-
 def measure(spec: ItemSpec, settings: MeasureSettings, timeout_s: float | None = None) -> StoredItem:
-    """Run ``spec``'s experiment over its seeds and write the result file; returns what was written."""
+    """Run ``spec``'s experiment over its seeds and write the result file; returns what was written.
+
+    ``timeout_s`` limits the wall-clock time of the item, all its seeds together (the tier's
+    ``timeout_s``); past it the seed running stops with :class:`ItemTimeout` and the item is an
+    error."""
     started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     start = time.perf_counter()
-    with deterministic(settings.threads) as determinism:
+    with deterministic(settings.threads) as determinism, recording_use() as used:
         try:
             outcome = _run_seeds(get_experiment(spec.experiment), spec, settings, timeout_s)
         except UnknownName as exc:
@@ -197,7 +207,7 @@ def measure(spec: ItemSpec, settings: MeasureSettings, timeout_s: float | None =
     quantities, error = _stacked(outcome)
     error = error or _refused_data(spec, outcome.data)
     versions, device = prov.library_versions(), prov.device_description(settings.device)
-    manifest = prov.code_manifest(_plugin_packages())
+    manifest = code_manifest(used)  # the experiment's module is among the used registry entries' owners
     provenance = {
         "started_at": started_at, "elapsed_s": time.perf_counter() - start, "timings": outcome.timings,
         "seeds_measured": list(spec.seeds[: len(outcome.per_seed)]), "data": outcome.data,

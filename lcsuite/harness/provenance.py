@@ -4,8 +4,10 @@ The reuse key covers what a measurement depends on:
 
 - the item spec (:class:`lcsuite.harness.spec.ItemSpec`);
 - the digests of the data files read (``{file: sha256}`` per data set);
-- the source digest of every module of lcsuite and of registered plugins that is loaded when the
-  item finishes, except the modules that only judge or report (:data:`NOT_MEASUREMENT`);
+- the source digest of every module the measurement depends on: its experiment's module, the
+  modules of the registry entries it used, what they import from lcsuite and from their own
+  packages, never the modules that only collect, judge or report
+  (:func:`lcsuite.harness.measuring_code.code_manifest`);
 - the versions of Python and the libraries in :data:`LIBRARIES`;
 - the device kind.
 
@@ -21,36 +23,21 @@ import socket
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 from lcsuite.harness.spec import canonical_json
 
 __all__ = [
     "LIBRARIES",
-    "NOT_MEASUREMENT",
     "library_versions",
     "device_description",
     "file_sha256",
-    "code_manifest",
     "reuse_key",
     "stale_reasons",
 ]
 
 LIBRARIES = ("torch", "numpy", "h5py", "hypothesis", "scikit-learn", "torchvision", "lcsuite")
 
-NOT_MEASUREMENT = (
-    "lcsuite.harness.checks",
-    "lcsuite.harness.judge",
-    "lcsuite.harness.table",
-    "lcsuite.reporting",
-    "lcsuite.report",
-    "lcsuite.compare",
-    "lcsuite.figures",
-    "lcsuite.cli",
-)
-"""Module prefixes whose source never invalidates a stored measurement: they judge or report."""
-
-_PACKAGE_DIR = Path(__file__).resolve().parents[1]
 _DIGESTS: dict[tuple[str, int, int], str] = {}
 
 
@@ -107,36 +94,11 @@ def file_sha256(path: str | Path) -> str:
     return digest
 
 
-def _is_measurement_module(name: str) -> bool:
-    return not any(name == p or name.startswith(p + ".") for p in NOT_MEASUREMENT)
-
-
 def _module_file(module) -> Path | None:
     file = getattr(module, "__file__", None)
     if not file or not str(file).endswith(".py"):
         return None
     return Path(file).resolve()
-
-
-def code_manifest(plugin_packages: Iterable[str] = ()) -> dict[str, dict[str, str]]:
-    """``{module name: {"file": path, "sha256": digest of its source}}`` of the measurement
-    modules loaded now.
-
-    Modules count when their file lies in the lcsuite package or they belong to one of
-    ``plugin_packages`` (top-level names of registered out-of-package code); judging and
-    reporting modules (:data:`NOT_MEASUREMENT`) are left out.
-    """
-    plugins = tuple(plugin_packages)
-    manifest = {}
-    for name, module in list(sys.modules.items()):
-        file = _module_file(module)
-        if file is None or not _is_measurement_module(name):
-            continue
-        in_package = _PACKAGE_DIR in file.parents
-        in_plugin = any(name == p or name.startswith(p + ".") for p in plugins)
-        if in_package or in_plugin:
-            manifest[name] = {"file": str(file), "sha256": file_sha256(file)}
-    return dict(sorted(manifest.items()))
 
 
 def reuse_key(spec_hash: str, data_digests: Mapping[str, Any], manifest: Mapping[str, str],

@@ -14,8 +14,8 @@ A claim file (every key below is checked; unknown keys are errors)::
     [tier.smoke]                           # overrides of [params] keys, plus:
     seeds = [0, 1]                         #   required, list of distinct integers
     requires_real_data = false             #   optional: refuse substitute data sets
-    timeout_s = 60                         #   optional: per-item wall-clock limit
-    [[expect]]                             # one or more checks (see expectations.py)
+    timeout_s = 60                         #   optional: wall-clock limit of one item, all its seeds together
+    [[expect]]                             # one or more checks (lcsuite.harness.checks)
     check = "close"
     ...
 
@@ -144,6 +144,31 @@ class Claim:
                                      f"unknown parameter of experiment {self.experiment!r}"
                                      f"{did_you_mean(key, declared)}; its parameters: {', '.join(declared)}")
 
+    def settings_of(self, param: str) -> list[tuple[str, Any]]:
+        """``(key path, value)`` of every place the claim sets ``param``: ``[params]``, each
+        tier, each grid value and each variant."""
+        found = [(f"params.{param}", self.params[param])] if param in self.params else []
+        found += [(f"tier.{name}.{param}", tier.overrides[param]) for name, tier in self.tiers.items()
+                  if param in tier.overrides]
+        found += [(f"grid.{param}", value) for value in self.grid.get(param, [])]
+        found += [(f"variant[{index}].params.{param}", variant.params[param])
+                  for index, variant in enumerate(self.variants) if param in variant.params]
+        return found
+
+    def check_registered_names(self, registry_params: Mapping[str, Any]) -> None:
+        """Every parameter that names a registry entry (``{parameter: registry}``, e.g. a model
+        or a data set) names a registered one (or a list of registered ones)."""
+        for param, registry in registry_params.items():
+            for key, value in self.settings_of(param):
+                for name in value if isinstance(value, list) else [value]:
+                    if not isinstance(name, str):
+                        raise ClaimError(self.display, key, f"expected the name of a registered {registry.kind}, "
+                                                            f"got {_type_name(name)} {name!r}")
+                    try:
+                        registry.get(name)
+                    except UnknownName as exc:
+                        raise ClaimError(self.display, key, str(exc)) from None
+
     def check_outputs(self, declared: Mapping[str, tuple[str, ...]], item: str) -> None:
         """Check the expectations' quantity paths and dims against declared outputs."""
         produced = {path: (SEED,) + tuple(dims) for path, dims in declared.items()}
@@ -264,6 +289,7 @@ def _check_against_registries(claim: Claim) -> None:
         raise ClaimError(claim.display, "experiment", str(exc)) from None
     if found.params is not None:
         claim.check_params(found.params)
+    claim.check_registered_names(found.registry_params)
     for tier in claim.tiers:
         for item, point in claim.items():
             declared = found.declared_outputs(claim.item_params(tier, point))
