@@ -7,8 +7,17 @@ lowest final training loss (the paper reports "the best training loss among lear
 that run is repeated with recording at the ``checkpoints`` (steps before which the statistics
 are taken; 0 = at initialisation). Statistics come from :func:`lcsuite.analyze` on the
 training set in train mode (BN normalises with the statistics of the whole set, as in
-full-batch training) with the empirical Fisher (data labels); see
-:mod:`lcsuite.experiments.common` for their names.
+full-batch training, and is differentiated through them) with the empirical Fisher (data
+labels); see :mod:`lcsuite.conditioning.snapshots` for their names.
+
+Training runs in float32; the statistics are taken on a float64 copy of the network and the
+data (the same float32 weights and pixels, computed in float64). Rounding inside a deep float32
+forward/backward pass (BN's backward subtracts nearly equal terms in every layer) otherwise
+makes the statistics depend on the thread count and summation order; in float64 a network's
+statistics agree to ~1e-14 between 1 and 2 threads. Every
+``<input|grad>/kappa_p<P>`` statistic comes with ``_lower``, ``_upper`` and ``_resolved``
+companions (:mod:`lcsuite.conditioning.resolution`): the bounds under a float32 rounding of the
+rows, and whether the value is resolved (moves by at most 1% under it).
 
 The registered experiments below are thin: each trains the variants its claim needs and
 derives the quantities its claim compares. Common parameters (all claims):
@@ -26,6 +35,7 @@ first), ``step`` (training updates), ``mask`` (freeze masks).
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 
@@ -34,8 +44,10 @@ import torch
 from torch.nn import functional as F
 
 from lcsuite.conditioning import analyze
-from lcsuite.harness.experiments import ExperimentContext, experiment
+from lcsuite.conditioning.resolution import kappa_resolution_snapshot
 from lcsuite.conditioning.snapshots import snapshot, stack_snapshots
+from lcsuite.harness.experiments import ExperimentContext, experiment
+from lcsuite.harness.trends import spread_ratio
 from lcsuite.papers.huang2020.experiments.data import mnist, mnist_train_test
 from lcsuite.models import MLP
 from lcsuite.train import seed_everything, train
@@ -73,6 +85,24 @@ def _build(params, data, norm: str, init: str, seed: int, device: str) -> MLP:
     model = MLP(data.inputs[0].numel(), data.num_classes, int(params["depth"]), int(params["width"]),
                 norm=norm, init=init, bias=bool(params.get("bias", True)))
     return model.to(device)
+
+
+def _is_kappa(name: str) -> bool:
+    return name.split("/")[0] in ("input", "grad") and name.split("/")[-1].startswith("kappa_p")
+
+
+def statistic_names(statistics) -> list[str]:
+    """``statistics`` plus the resolution companions of each ``<input|grad>/kappa_p<P>``."""
+    return [*statistics, *(f"{name}_{suffix}" for name in statistics if _is_kappa(name)
+                           for suffix in ("lower", "upper", "resolved"))]
+
+
+def float64_statistics(model, inputs, targets, statistics) -> dict[str, np.ndarray]:
+    """``{name: float64 (layer,)}`` of :func:`statistic_names` ``(statistics)``, analysed on a
+    float64 copy of ``model`` (its train/eval modes kept) and of ``inputs``."""
+    analysis = analyze(copy.deepcopy(model).to(torch.float64), inputs.to(torch.float64), targets)
+    kappas = [name for name in statistics if _is_kappa(name)]
+    return {**snapshot(analysis, statistics), **kappa_resolution_snapshot(analysis, kappas)}
 
 
 @torch.no_grad()
@@ -117,13 +147,13 @@ def train_variant(ctx: ExperimentContext, data, norm: str, init: str, statistics
     snapshots: dict[int, dict] = {}
 
     def record(step, model):
-        snapshots[step] = snapshot(analyze(model, inputs, targets), statistics)
+        snapshots[step] = float64_statistics(model, inputs, targets, statistics)
 
     loss, result, model = final_loss_at(best_lr, record)
     if not math.isfinite(loss) and len(lrs) > 1:
         best_lr = math.nan
     layers = int(params["depth"])
-    empty = {name: np.full(layers, np.nan) for name in statistics}
+    empty = {name: np.full(layers, np.nan) for name in statistic_names(statistics)}
     stats = stack_snapshots([snapshots.get(step, empty) for step in checkpoints])
     losses = np.full(steps, np.nan)
     losses[: len(result.losses)] = result.losses.double().numpy()
@@ -133,7 +163,7 @@ def train_variant(ctx: ExperimentContext, data, norm: str, init: str, statistics
 
 
 def _variant_outputs(prefix: str, run: VariantRun, statistics) -> dict:
-    out = {f"{prefix}/{name}": (run.stats[name], ("checkpoint", "layer")) for name in statistics}
+    out = {f"{prefix}/{name}": (run.stats[name], ("checkpoint", "layer")) for name in statistic_names(statistics)}
     out[f"{prefix}/loss"] = (run.losses, ("step",))
     out[f"{prefix}/initial_loss"] = run.initial_loss
     out[f"{prefix}/final_loss"] = run.final_loss
@@ -149,15 +179,16 @@ def _training_data(ctx: ExperimentContext):
 # --- Fig. 5: BN improves the conditioning of Sx and Sg ------------------------------------------
 
 CONDITIONING_STATS = ("input/kappa_p80", "input/kappa_p100", "grad/kappa_p80", "grad/kappa_p100")
+HIDDEN_INPUT_STATS = [name for name in statistic_names(CONDITIONING_STATS) if name.startswith("input/")]
 
 
 def _conditioning_outputs(params):
     out = {}
     for variant in ("plain", "bn"):
-        for name in CONDITIONING_STATS:
+        for name in statistic_names(CONDITIONING_STATS):
             out[f"{variant}/{name}"] = ("checkpoint", "layer")
-        out[f"{variant}/hidden_input_kappa_p80"] = ("checkpoint", "hidden_layer")
-        out[f"{variant}/hidden_input_kappa_p100"] = ("checkpoint", "hidden_layer")
+        for name in HIDDEN_INPUT_STATS:
+            out[f"{variant}/hidden_{name.replace('/', '_')}"] = ("checkpoint", "hidden_layer")
         out[f"{variant}/loss"] = ("step",)
         for scalar in ("initial_loss", "final_loss", "loss_ratio", "best_lr"):
             out[f"{variant}/{scalar}"] = ()
@@ -167,9 +198,11 @@ def _conditioning_outputs(params):
 @experiment("mlp_bn_conditioning", outputs=_conditioning_outputs,
             params=("batch_size", "bias", "checkpoints", "data_limit", "depth", "init", "lrs", "optimizer", "steps", "width",))
 def mlp_bn_conditioning(ctx: ExperimentContext) -> dict:
-    """Plain vs BN MLP with ``init`` (a grid key): kappa_p of Sx and Sg per layer and checkpoint.
+    """Plain vs BN MLP with ``init`` (a grid key): kappa_p of Sx and Sg per layer and checkpoint,
+    with their rounding bounds and resolved flags (``<name>_lower``, ``_upper``, ``_resolved``).
 
-    ``<plain|bn>/hidden_input_kappa_p<P>`` drop layer 1, whose input is the data itself.
+    ``<plain|bn>/hidden_input_kappa_p<P>[_<companion>]`` drop layer 1, whose input is the data
+    itself.
     """
     data = _training_data(ctx)
     out = {}
@@ -177,8 +210,8 @@ def mlp_bn_conditioning(ctx: ExperimentContext) -> dict:
         run = train_variant(ctx, data, norm, ctx.params["init"], CONDITIONING_STATS)
         prefix = NORM_LABEL[norm]
         out.update(_variant_outputs(prefix, run, CONDITIONING_STATS))
-        for p in ("80", "100"):
-            out[f"{prefix}/hidden_input_kappa_p{p}"] = (run.stats[f"input/kappa_p{p}"][:, 1:], ("checkpoint", "hidden_layer"))
+        for name in HIDDEN_INPUT_STATS:
+            out[f"{prefix}/hidden_{name.replace('/', '_')}"] = (run.stats[name][:, 1:], ("checkpoint", "hidden_layer"))
     return out
 
 
@@ -195,6 +228,7 @@ def _magnitude_outputs(params):
         prefix = variant_name(norm, init)
         for name in MAGNITUDE_STATS:
             out[f"{prefix}/{name}"] = ("checkpoint", "layer")
+            out[f"{prefix}/{name.split('/')[0]}/spread"] = ("checkpoint",)
         out[f"{prefix}/loss"] = ("step",)
         for scalar in ("initial_loss", "final_loss", "loss_ratio", "best_lr"):
             out[f"{prefix}/{scalar}"] = ()
@@ -205,13 +239,17 @@ def _magnitude_outputs(params):
             params=("batch_size", "bias", "checkpoints", "data_limit", "depth", "lrs", "optimizer", "steps", "width",))
 def mlp_magnitude_propagation(ctx: ExperimentContext) -> dict:
     """Plain/BN × random/He: the magnitudes ``λmax(Sx_k)`` and ``λmax(Sg_k)`` (as the paper's
-    Fig. 3 indicates them) per layer and checkpoint,
-    and the training loss, of each variant's best-lr run."""
+    Fig. 3 indicates them) per layer and checkpoint, their spread over the layers
+    (``<variant>/<input|grad>/spread``: max/min over layers, per checkpoint), and the training
+    loss, of each variant's best-lr run."""
     data = _training_data(ctx)
     out = {}
     for norm, init in ALL_VARIANTS:
         run = train_variant(ctx, data, norm, init, MAGNITUDE_STATS)
-        out.update(_variant_outputs(variant_name(norm, init), run, MAGNITUDE_STATS))
+        prefix = variant_name(norm, init)
+        out.update(_variant_outputs(prefix, run, MAGNITUDE_STATS))
+        for name in MAGNITUDE_STATS:
+            out[f"{prefix}/{name.split('/')[0]}/spread"] = (spread_ratio(run.stats[name]), ("checkpoint",))
     return out
 
 
