@@ -140,13 +140,19 @@ def test_fig1_claims_are_contradicted_when_bn_and_plain_are_swapped(monkeypatch)
     monkeypatch.setattr(exact_fisher, "NORMS", ("bn", "none"))
     quantities = run_seeds(exact_fisher.layerwise_vs_full, TINY_FIG1, seeds=SEEDS)
     assert set(outcomes(FIG1, quantities).values()) == {Verdict.CONTRADICTED}
-    assert outcomes(FIG1_KAPPA, quantities)["F_full_bn_better_kappa_p80"] is Verdict.CONTRADICTED
+
+
+# κ_80% at these tiny sizes orders Plain and BN differently from seed to seed, so the kappa checks
+# are shown to fail on the tiny run's numbers turned against the claim in every seed.
+def test_kappa_claim_is_contradicted_when_bn_is_worse_conditioned_in_every_seed(fig1_run):
+    result = outcomes(FIG1_KAPPA, mutated(fig1_run, "F/full/kappa_p80_ratio", lambda v: np.minimum(v, 1 / v) / 2))
+    assert result["F_full_bn_better_kappa_p80"] is Verdict.CONTRADICTED
 
 
 @pytest.mark.parametrize("claim_id,mat", [(FIG1_KAPPA, "F"), (FIGA2_KAPPA, "M")])
 def test_kappa_ordering_is_contradicted_when_the_blocks_order_plain_and_bn_the_other_way(fig1_run, claim_id, mat):
     # (Swapping the nets reverses the full matrix and the blocks alike, which keeps their agreement.)
-    result = outcomes(claim_id, mutated(fig1_run, f"{mat}/kappa_p80_agreement", lambda v: -v))
+    result = outcomes(claim_id, mutated(fig1_run, f"{mat}/kappa_p80_agreement", lambda v: -np.abs(v)))
     assert result[f"{mat}_kappa_p80_same_order"] is Verdict.CONTRADICTED
 
 
