@@ -1,8 +1,9 @@
-"""Exact-identity claims (Prop. 1, Thm 4.1): each holds on the real measurement at tiny sizes,
-and each can fail.
+"""Exact-identity claims (Prop. 1, Thm 4.1): each passes on the real measurement at tiny sizes,
+and each fails under its mutation.
 
 Every test runs the claim's experiment (or crafts its quantities), then evaluates the claim
-file's own ``[[expect]]`` through the harness and asserts the verdicts.
+file's own ``[[expect]]`` through the harness and asserts the verdicts: exact identities are
+judged exactly (``rule = "exact"``), so they pass or fail, never hold or are contradicted.
 """
 
 from __future__ import annotations
@@ -10,14 +11,30 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from claim_checks import claim_params, run_seeds, verdicts
+from claim_checks import claim, claim_params, run_seeds
 from torch import nn
 
+from lcsuite.harness.enums import Verdict
 from lcsuite.papers.huang2020.experiments import kronecker, scaling
 from lcsuite.harness.quantities import Quantity
 
 PROP1, THM1 = "prop1_kronecker_spectrum", "thm1_rectifier_scaling"
 SEEDS = (0, 1)
+
+
+def verdicts(claim_id: str, quantities) -> dict[str, Verdict]:
+    """``{expectation label: verdict}`` of the claim file's checks on ``quantities``."""
+    return {e.label: e.check(quantities).verdict for e in claim(claim_id).expectations}
+
+
+def passes(result: dict[str, Verdict]) -> bool:
+    return set(result.values()) == {Verdict.PASS}
+
+
+@pytest.mark.parametrize("claim_id", [PROP1, THM1])
+def test_every_expectation_states_the_exact_rule(claim_id):
+    tables = claim(claim_id).raw["expect"]
+    assert [table.get("rule") for table in tables] == ["exact"] * len(tables)
 
 
 def replaced(quantities, path, values):
@@ -39,13 +56,13 @@ def random_pairs():
 
 
 def test_prop1_holds_on_random_pairs(random_pairs):
-    assert all(verdicts(PROP1, random_pairs).values())
+    assert passes(verdicts(PROP1, random_pairs))
 
 
 def test_prop1_holds_on_network_factors():
     quantities = run_seeds(kronecker.kronecker_spectrum, claim_params(PROP1, **TINY_NETWORK), seeds=(0,))
     assert quantities["kappa/rel_err"].dims == ("seed", "layer")
-    assert all(verdicts(PROP1, quantities).values())
+    assert passes(verdicts(PROP1, quantities))
 
 
 def test_prop1_fails_with_a_wrong_kronecker_factor(monkeypatch):
@@ -53,7 +70,8 @@ def test_prop1_fails_with_a_wrong_kronecker_factor(monkeypatch):
     monkeypatch.setattr(kronecker, "explicit_matrix", lambda sx, sg: np.kron(sx, sg @ sg))
     quantities = run_seeds(kronecker.kronecker_spectrum, claim_params(PROP1, **{**TINY_PAIRS, "pairs": 20}), seeds=SEEDS)
     result = verdicts(PROP1, quantities)
-    assert not result["lambda_max_rel_err"] and not result["kappa_rel_err"] and not result["spectrum_err"]
+    for label in ("lambda_max_rel_err", "kappa_rel_err", "spectrum_err"):
+        assert result[label] is Verdict.FAIL, label
 
 
 def test_prop1_fails_with_a_wrong_factor_on_the_network(monkeypatch):
@@ -61,7 +79,7 @@ def test_prop1_fails_with_a_wrong_factor_on_the_network(monkeypatch):
     monkeypatch.setattr(torch, "kron", lambda a, b: kron(a, b @ b))
     quantities = run_seeds(kronecker.kronecker_spectrum, claim_params(PROP1, **TINY_NETWORK), seeds=(0,))
     result = verdicts(PROP1, quantities)
-    assert not result["lambda_max_rel_err"] and not result["spectrum_err"]
+    assert result["lambda_max_rel_err"] is Verdict.FAIL and result["spectrum_err"] is Verdict.FAIL
 
 
 def test_prop1_kappa_tolerance_is_the_rounding_bound_only_where_it_exceeds_1e_8(random_pairs):
@@ -69,11 +87,12 @@ def test_prop1_kappa_tolerance_is_the_rounding_bound_only_where_it_exceeds_1e_8(
     np.testing.assert_array_equal(tolerance, np.maximum(1e-8, bound))
     # A kappa off by 1e-6 is caught on the random pairs, where rounding allows far less.
     result = verdicts(PROP1, replaced(random_pairs, "kappa/rel_err", 1e-6))
-    assert not result["kappa_rel_err"]
+    assert result["kappa_rel_err"] is Verdict.FAIL
 
 
 def test_prop1_record_fails_if_partial_kappas_always_factored(random_pairs):
-    assert not verdicts(PROP1, replaced(random_pairs, "kappa_p50/relative_gap", 0.0))["kappa_p50_not_factored"]
+    result = verdicts(PROP1, replaced(random_pairs, "kappa_p50/relative_gap", 0.0))
+    assert result["kappa_p50_not_factored"] is Verdict.FAIL
 
 
 # --- Thm 4.1 ---------------------------------------------------------------------------------------
@@ -89,7 +108,7 @@ def run_thm1(network, loss, seeds=SEEDS):
 @pytest.mark.parametrize("network,loss", ITEMS)
 def test_thm1_holds(network, loss):
     quantities = run_thm1(network, loss)
-    assert all(verdicts(THM1, quantities).values())
+    assert passes(verdicts(THM1, quantities))
     if loss == "linear":
         np.testing.assert_array_equal(quantities["mu/fit"].values, 1.0)
 
@@ -102,13 +121,13 @@ def test_thm1_fails_when_the_scaling_is_perturbed(monkeypatch, network):
     result = verdicts(THM1, run_thm1(network, "linear"))
     for label in ("input_rel_err", "output_grad_rel_err", "weight_grad_rel_err",
                   "equal_alpha_up_ratio", "equal_alpha_down_ratio"):
-        assert not result[label], label
+        assert result[label] is Verdict.FAIL, label
 
 
 def test_thm1_fails_for_a_non_homogeneous_activation(monkeypatch):
     monkeypatch.setattr(scaling.nn, "ReLU", nn.ELU)  # elu(a·x) ≠ a·elu(x)
     result = verdicts(THM1, run_thm1("mlp", "linear", seeds=(0,)))
-    assert not result["input_rel_err"] and not result["weight_grad_rel_err"]
+    assert result["input_rel_err"] is Verdict.FAIL and result["weight_grad_rel_err"] is Verdict.FAIL
 
 
 def test_thm1_cross_entropy_breaks_the_scalar_mu_assumption():
@@ -117,4 +136,4 @@ def test_thm1_cross_entropy_breaks_the_scalar_mu_assumption():
     quantities = run_thm1("mlp", "cross_entropy")
     assert quantities["mu/nonscalar_residual"].values.max() > 1e-3
     crafted = replaced(quantities, "output_grad/rel_err", quantities["output_grad/rel_err_scalar_mu"].values)
-    assert not verdicts(THM1, crafted)["output_grad_rel_err"]
+    assert verdicts(THM1, crafted)["output_grad_rel_err"] is Verdict.FAIL

@@ -15,6 +15,10 @@ path before the first width); the median is reported: ``repeats`` calls for ``fu
 ``FACTOR_REPEATS_MULTIPLE`` times as many for the millisecond-scale ``factor`` path, whose
 single timings are the most exposed to scheduler noise. Inputs are standard normal and labels
 uniform: the cost does not depend on the data's content.
+
+The times and the speed-ups derived from them are wall-clock quantities
+(:func:`lcsuite.harness.quantities.timing`): outside the bitwise reproducibility guarantee, and
+compared between runs only against a tolerance given for them.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import torch
 
 from lcsuite.conditioning import analyze, curvature_rows
 from lcsuite.harness.experiments import ExperimentContext, experiment
+from lcsuite.harness.quantities import timing
 from lcsuite.models import MLP
 from lcsuite.timing import time_calls
 
@@ -59,7 +64,8 @@ def layerwise_cost(ctx: ExperimentContext) -> dict:
     """Median seconds of the full / exact sub-FIM / factor paths per width; speed-ups.
 
     Params: widths (list), depth, num_examples, repeats. Outputs have dim ``width``;
-    ``speedup/<path>`` = time of that path / time of the factor path.
+    ``speedup/<path>`` = time of that path / time of the factor path. Times and speed-ups are
+    timing quantities; ``num_params`` and ``width`` are not.
     """
     p = ctx.params
     widths, n = [int(w) for w in p["widths"]], int(p["num_examples"])
@@ -78,12 +84,12 @@ def layerwise_cost(ctx: ExperimentContext) -> dict:
             repeats = int(p["repeats"]) * (FACTOR_REPEATS_MULTIPLE if path == "factor" else 1)
             seconds = time_calls(lambda: function(model, x, y), repeats, ctx.device, warmup=int(index == 0)).median
             times[path].append(seconds)
-    out = {f"time/{path}": (np.asarray(v), ("width",)) for path, v in times.items()}
+    out = {f"time/{path}": timing(np.asarray(v), ("width",)) for path, v in times.items()}
     factor = np.asarray(times["factor"])
     for path in ("full", "sub"):
         speedup = np.asarray(times[path]) / factor
-        out[f"speedup/{path}"] = (speedup, ("width",))
-        out[f"speedup/{path}_at_largest"] = float(speedup[-1])
+        out[f"speedup/{path}"] = timing(speedup, ("width",))
+        out[f"speedup/{path}_at_largest"] = timing(float(speedup[-1]))
     out["num_params"] = (np.asarray(params_count, dtype=np.float64), ("width",))
     out["width"] = (np.asarray(widths, dtype=np.float64), ("width",))
     return out
