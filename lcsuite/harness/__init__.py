@@ -6,5 +6,5 @@
 - :mod:`lcsuite.harness.store`: the HDF5 layout and its readers (``read_item``, ``iter_run``,
   ``latest_run``) for the report and compare tools.
 - :mod:`lcsuite.harness.table`: the terminal pass/fail table.
-- :mod:`lcsuite.harness.devices`: worker thread caps and GPU pinning under pytest-xdist.
+- :mod:`lcsuite.harness.devices`: the device an item is measured on, GPU pinning under pytest-xdist.
 """
