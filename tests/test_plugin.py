@@ -218,13 +218,16 @@ def test_resuming_a_run_at_another_tier_is_refused(toy, monkeypatch):
     assert verdicts(toy, "night") == {"toy_pass/default": "pass"}
 
 
-def test_a_gpu_tier_without_a_gpu_is_a_usage_error_not_a_cpu_run(toy, tmp_path, monkeypatch):
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]])
+def test_a_gpu_tier_without_a_gpu_is_an_item_error_not_a_cpu_run(toy, tmp_path, monkeypatch, workers):
     write_claim(toy, "toy_pass", LINE_PASS.replace("[tier.smoke]", "[tier.paper]"))
     monkeypatch.setenv("LCSUITE_CUDA_DEVICE_COUNT", "0")
-    result = toy.runpytest("claims", "--lc-tier", "paper", "--lc-results", "res")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*tier paper is measured on a CUDA device, but torch sees none on *"])
-    assert calls(tmp_path) == []
+    process = spawn_pytest(toy, "claims", "--lc-tier", "paper", "--lc-results", "res", "--lc-run-id", "r", *workers)
+    out, _ = process.communicate(timeout=240)
+    assert process.returncode == EXIT_ERRORED, out
+    assert "tier paper is measured on a CUDA device, but torch sees none on " in out
+    assert verdicts(toy, "r") == {"toy_pass/default": "error"} and calls(tmp_path) == []
+    assert not list(run_dir(toy, "r").rglob("*.h5"))
 
 
 @pytest.mark.parametrize("options, message", [

@@ -7,9 +7,11 @@ beside it (:mod:`lcsuite.harness.runs`), and returns the verdict record.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from lcsuite.harness.devices import DeviceUnavailable
 from lcsuite.harness.enums import Verdict
 from lcsuite.harness.judge import error_record, judge, not_valid_record
 from lcsuite.harness.measure import ItemTask, MeasureSettings
@@ -97,12 +99,19 @@ def judge_stored(claim, spec: ItemSpec, path: Path, *, reused_from: str | None =
 
 def run_item(claim, item: str, grid_point: dict, settings: RunSettings) -> VerdictRecord:
     """Inline: reuse or measure one item, judge it, store the verdict; returns the verdict record.
-    An item whose measurement is not valid at the tier is not run (verdict "not valid")."""
+    An item whose measurement is not valid at the tier is not run (verdict "not valid"); one whose
+    tier is measured on a GPU, where this process sees none, is an error."""
     spec = claim.item_spec(settings.tier, item, grid_point, settings.allow_unverified)
     invalid = not_valid_record(claim, spec)
     if invalid is not None:
         write_verdict(settings.run_dir, invalid)
         return invalid
+    try:
+        settings = dataclasses.replace(settings, measure=settings.measure.on_this_machine(settings.tier))
+    except DeviceUnavailable as exc:  # a tier measured on a GPU, none here: an error, never the CPU
+        record = error_record(claim, spec, str(exc))
+        write_verdict(settings.run_dir, record)
+        return record
     prepared = prepare_item(claim, item, grid_point, settings)
     if prepared.stored is None:
         item_task(claim, prepared, settings)()

@@ -92,8 +92,6 @@ class LcSession:
         else:
             self._check_options()
             self._choose_run()
-            if self.executor == "inline" and self._tier in devices.GPU_TIERS and self._collecting_claims():
-                self._device()  # measured here: the tier's device must be here (never a silent CPU run)
 
     def _check_options(self) -> None:
         """One-line usage errors for options that contradict each other."""
@@ -225,20 +223,13 @@ class LcSession:
         self.planned_keys = [entry.spec.key for entry in entries]
 
     # running -----------------------------------------------------------------------------------
-    def _device(self) -> str:
-        """Inline, this process's device (RunError when the tier's is not here); with an executor,
-        decided in each job, except ``local`` at the smoke tier: this machine's CPU, known here.
-        Collecting measures nothing and needs no device."""
-        if self.collect_only or self.executor == "slurm" or (self.executor == "local" and self.tier != Tier.SMOKE):
-            return DEVICE_AUTO
-        try:
-            return devices.item_device(self.tier, self.cuda_count if self.tier != Tier.SMOKE else 0)
-        except devices.DeviceUnavailable as exc:
-            raise runs.RunError(str(exc)) from None
-
     def run_settings(self) -> RunSettings:
+        """The run's settings. The device is decided by the process that measures each item (this
+        one or an xdist worker inline, the job with an executor: ``DEVICE_AUTO``), except the CPU
+        of the smoke tier where that process runs on this machine (inline, ``local``)."""
         data = self.config.getoption("lc_data") or os.environ.get(DATA_ENV)
-        measure = MeasureSettings(self.run_dir, self._device(), Path(data) if data else None,
+        device = "cpu" if self.tier == Tier.SMOKE and self.executor != "slurm" else DEVICE_AUTO
+        measure = MeasureSettings(self.run_dir, device, Path(data) if data else None,
                                   bool(self.config.getoption("lc_download")), executor=self.executor)
         return RunSettings(measure, self.tier, bool(self.config.getoption("lc_rerun")), self.reuse_from,
                            self.allow_unverified)
