@@ -27,8 +27,10 @@ def fmt_number(value) -> str:
 
 
 def fmt_seconds(seconds: float) -> str:
-    """``12.3s`` below two minutes, else ``4.5min``."""
-    return f"{seconds:.1f}s" if seconds < 120 else f"{seconds / 60:.1f}min"
+    """``12.3s`` below two minutes, ``4.5min`` below two hours, else ``3.2h``."""
+    if seconds < 120:
+        return f"{seconds:.1f}s"
+    return f"{seconds / 60:.1f}min" if seconds < 7200 else f"{seconds / 3600:.1f}h"
 
 
 def _escape_cell(value) -> str:

@@ -15,7 +15,8 @@ from the run directory, so items that never finished show as missing.
 Executors (``--lc-executor``): ``inline`` measures items in this process and its xdist workers;
 ``local`` and ``slurm`` hand the items still to do to local processes or Slurm job-array tasks
 (:mod:`lcsuite.harness.executors`, through submitit), wait for them, and judge them here from the
-stored results; ``--lc-submit-only`` stops after submitting.
+stored results; ``--lc-submit-only`` stops after submitting. ``--lc-collect-only`` (any executor)
+measures nothing: it judges the run's stored results, after waiting for the jobs of its manifest.
 
 Exit status: 0 when no item is contradicted, failed or errored (inconclusive allowed); 1 when
 some item is contradicted or failed; 2 for pytest's own (usage, interrupted, a malformed claim
@@ -71,7 +72,8 @@ def _add_executor_options(group) -> None:
                     help="local/slurm: submit the items still to do, write the manifest, and stop; judge later "
                          "with 'lcsuite collect RUN' or pytest on the same --lc-run-id")
     group.addoption("--lc-collect-only", action="store_true", default=False,
-                    help="local/slurm: submit nothing; wait for the jobs of the run's manifest and judge the items")
+                    help="measure and submit nothing: wait for the jobs of the run's manifest (if any) and judge "
+                         "the run's stored results; an item without one is missing (needs --lc-run-id of a run)")
     group.addoption("--lc-slurm-config", default=None, metavar="FILE",
                     help="cluster options file ([tool.lcsuite.slurm] of a TOML file; default: pyproject.toml's)")
     for name, kind, text in (("partition", str, "Slurm partition"), ("account", str, "Slurm account"),
@@ -145,13 +147,14 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
     state = _session(session.config)
     if state.claim_collect_errors and session.testsfailed == len(state.claim_collect_errors):
         session.config.option.continue_on_collection_errors = True
-    if state.executor != "inline" and not state.is_worker:
-        items = [item for item in session.items if isinstance(item, ClaimItem)]
-        try:
-            if items and state.dispatch(items):
-                return True  # submit-only: nothing is judged in this session
-        except (runs.RunError, ValueError, RuntimeError) as exc:
-            raise pytest.UsageError(f"--lc-executor {state.executor}: {exc}") from None
+    items = [item for item in session.items if isinstance(item, ClaimItem)]
+    if state.is_worker or not items or state.executor == "inline" or session.config.option.collectonly:
+        return None
+    try:
+        if state.dispatch(items):
+            return True  # submit-only: nothing is judged in this session
+    except (runs.RunError, ValueError, RuntimeError) as exc:
+        raise pytest.UsageError(f"--lc-executor {state.executor}: {exc}") from None
     return None
 
 
@@ -183,10 +186,10 @@ def pytest_terminal_summary(terminalreporter) -> None:
     from lcsuite.reporting.table import render_table
 
     state = _session(terminalreporter.config)
-    if state.submitted is not None:
+    if state.submission is not None:
         terminalreporter.write_sep("=", f"lcsuite: submitted to {state.executor} (run {state.run_id})")
-        terminalreporter.write_line(f"{len(state.submitted)} items submitted; the others were done or still queued. "
-                                    f"Follow them with 'lcsuite status {state.run_dir}'; judge them with "
+        terminalreporter.write_line(state.submission.describe())
+        terminalreporter.write_line(f"Follow them with 'lcsuite status {state.run_dir}'; judge them with "
                                     f"'lcsuite collect {state.run_dir}'.")
         return
     records = state.session_records()
@@ -204,7 +207,7 @@ def pytest_terminal_summary(terminalreporter) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     state = _session(session.config)
-    if state.is_worker or state.submitted is not None:  # submit-only: nothing was judged
+    if state.is_worker or state.submission is not None:  # submit-only: nothing was judged
         return
     if state.claim_collect_errors and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         session.exitstatus = pytest.ExitCode.INTERRUPTED  # a malformed claim file fails the run
@@ -256,10 +259,12 @@ class ClaimItem(pytest.Item):
         return self.claim.item_spec(state.tier, self.name, self.grid_point, state.allow_unverified)
 
     def runtest(self) -> None:
-        from lcsuite.harness.runner import judge_after_executor, run_item
+        from lcsuite.harness.runner import judge_after_executor, judge_collected, run_item
 
         state = _session(self.config)
-        if state.executor == "inline":
+        if state.executor == "inline" and state.collect_only:
+            record = judge_collected(self.claim, self.name, self.grid_point, state.run_settings())
+        elif state.executor == "inline":
             record = run_item(self.claim, self.name, self.grid_point, state.run_settings())
         else:
             key = self.spec(state).key

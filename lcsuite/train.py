@@ -20,6 +20,8 @@ Conventions:
   computed, so the analysis can look at them). BatchNorm parameters are never frozen.
 - ``seed`` fixes the mini-batch order and the augmentation; the model's initial weights are the
   caller's (build it after :func:`seed_everything`). Runs are bitwise repeatable on the CPU.
+- Inside a local or Slurm executor's task, the loop writes progress lines (seed, step, epoch,
+  ETA) to stderr for ``lcsuite status``, rate-limited (:mod:`lcsuite.progress`); elsewhere none.
 - SGD's ``milestones`` are epochs when ``epochs`` is given, else steps; at each milestone the
   learning rate is multiplied by ``gamma`` (e.g. the fb.resnet.torch CIFAR protocol: lr 0.1, x0.1 at
   epochs 80 and 120, momentum 0.9, weight decay 1e-4, batch 128, 160 epochs).

@@ -17,6 +17,8 @@ from typing import Any, Iterator
 import torch
 from torch.nn import functional as F
 
+from lcsuite.progress import loop_progress
+
 __all__ = ["OPTIMIZERS", "RunPlan", "Batches", "UpdateLoop", "progress_bar"]
 
 OPTIMIZERS = ("gd", "sgd", "adam")
@@ -91,6 +93,7 @@ class UpdateLoop:
         self.checked_until = 0
         self.diverged_at: int | None = None
         self.bar = None
+        self.progress = loop_progress(plan.total_steps, plan.steps_per_epoch)
 
     def call_record(self, step: int) -> None:
         value = self.record(step, self.model)
@@ -133,6 +136,8 @@ class UpdateLoop:
         """All updates (or until divergence); returns the number of steps run."""
         self.model.train()
         step = 0
+        if self.progress is not None:
+            self.progress.update(0)
         while step < self.plan.total_steps:
             batch_inputs, batch_targets = batches.at(step)
             if step in self.schedule:
@@ -140,6 +145,8 @@ class UpdateLoop:
             self.set_lr(step, lr, gamma)
             self.update(step, batch_inputs, batch_targets)
             step += 1
+            if self.progress is not None:
+                self.progress.update(step)
             if self.check(step):
                 break
         if self.diverged_at is not None:

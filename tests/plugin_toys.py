@@ -48,6 +48,22 @@ def toy_line(ctx):
     values = ctx.params["slope"] * np.arange(1, n + 1) + ctx.seed * 1e-3
     return {"values": values, "total": float(values.sum())}
 
+@experiment("toy_train", outputs={"final_loss": ()}, params=("steps", "name"))
+def toy_train(ctx):
+    """A tiny linear classifier trained with lcsuite's loop (its progress lines), then a sleep."""
+    import torch
+    from lcsuite.train import train
+
+    count_call(ctx)
+    ctx.record_data({"name": "toyset", "split": "train", "size": 64, "substitute": True})
+    inputs, targets = torch.randn(64, 4), torch.randint(0, 3, (64,))
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3))
+    result = train(model, (inputs, targets), optimizer="sgd", lr=0.1, steps=ctx.params["steps"], batch_size=16,
+                   seed=ctx.seed, device=ctx.device)
+    if ctx.params.get("name") == os.environ.get("TOY_SLEEP_ITEM"):
+        time.sleep(float(os.environ.get("TOY_SLEEP_S", "0")))
+    return {"final_loss": result.final_train_loss}
+
 @experiment("toy_undeclared")
 def toy_undeclared(ctx):
     return {"measured": (np.ones(3), ("layer",))}
@@ -99,6 +115,20 @@ description = "the values stay below 3"
 check = "less"
 left = "values"
 right = 3
+'''
+
+TRAIN = '''
+experiment = "toy_train"
+[params]
+steps = 40
+name = "train"
+[tier.smoke]
+seeds = [0, 1]
+[[expect]]
+description = "the loss stays finite"
+check = "less"
+left = "final_loss"
+right = 100
 '''
 
 SMOKE = ("claims", "--lc-tier", "smoke", "--lc-results", "res", "-p", "no:cacheprovider")

@@ -2,7 +2,7 @@
 
 import h5py  # noqa: F401  (imported before pytester snapshots sys.modules: h5py cannot be re-imported)
 import pytest
-from plugin_toys import (LINE_FAIL, LINE_PASS, SMOKE, claim_text, spawn_pytest, run_dir,
+from plugin_toys import (LINE_FAIL, LINE_PASS, SMOKE, calls, claim_text, spawn_pytest, run_dir,
                          verdicts, write_claim)
 
 from lcsuite.harness import store
@@ -219,10 +219,41 @@ def test_a_run_id_with_a_path_separator_is_a_usage_error(toy, run_id):
     assert not (toy.path / "escape").exists() and not (toy.path / "res").exists()
 
 
-def test_resuming_a_run_at_another_tier_is_refused(toy):
+def test_resuming_a_run_at_another_tier_is_refused(toy, monkeypatch):
     write_claim(toy, "toy_pass", LINE_PASS.replace("[tier.smoke]", "[tier.gpu]\nseeds = [0]\n[tier.smoke]"))
+    monkeypatch.setenv("LCSUITE_CUDA_DEVICE_COUNT", "1")  # the gpu tier needs one; the toy never touches it
     toy.runpytest("claims", "--lc-tier", "gpu", "--lc-results", "res", "--lc-run-id", "night")
     result = toy.runpytest(*SMOKE, "--lc-run-id", "night")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*run night is a gpu-tier run; resume it with --lc-tier gpu*"])
     assert verdicts(toy, "night") == {"toy_pass/default": "pass"}
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]])
+def test_a_gpu_tier_without_a_gpu_is_an_item_error_not_a_cpu_run(toy, tmp_path, monkeypatch, workers):
+    write_claim(toy, "toy_pass", LINE_PASS.replace("[tier.smoke]", "[tier.paper]"))
+    monkeypatch.setenv("LCSUITE_CUDA_DEVICE_COUNT", "0")
+    process = spawn_pytest(toy, "claims", "--lc-tier", "paper", "--lc-results", "res", "--lc-run-id", "r", *workers)
+    out, _ = process.communicate(timeout=240)
+    assert process.returncode == EXIT_ERRORED, out
+    assert "tier paper is measured on a CUDA device, but torch sees none on " in out
+    assert verdicts(toy, "r") == {"toy_pass/default": "error"} and calls(tmp_path) == []
+    assert not list(run_dir(toy, "r").rglob("*.h5"))
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--lc-submit-only"], "--lc-submit-only needs --lc-executor local or slurm*"),
+    (["--lc-executor", "local", "--lc-submit-only", "--lc-collect-only"],
+     "--lc-submit-only and --lc-collect-only cannot be combined*"),
+    (["--lc-collect-only"], "--lc-collect-only judges an existing run: give --lc-run-id of one under *"),
+    (["--lc-collect-only", "--lc-run-id", "absent"], "*(there is no */absent/run.json)"),
+    (["--lc-collect-only", "--lc-run-id", "r", "--lc-rerun"], "--lc-collect-only cannot be combined with --lc-rerun*"),
+    (["--lc-collect-only", "--lc-run-id", "r", "--lc-reuse-from", "r"],
+     "--lc-collect-only cannot be combined with --lc-reuse-from*"),
+])
+def test_submit_only_and_collect_only_refuse_what_contradicts_them(toy, options, message):
+    write_claim(toy, "toy_pass", LINE_PASS)
+    assert toy.runpytest(*SMOKE, "--lc-run-id", "r").ret == 0
+    result = toy.runpytest(*SMOKE, *options)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: {message}"])

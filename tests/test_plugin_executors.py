@@ -7,15 +7,21 @@ under ``LCSUITE_REQUIRE_SLURM=1``, as in CI).
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import h5py
 import pytest
-from plugin_toys import LINE_FAIL, LINE_PASS, calls, run_dir, spawn_pytest, verdicts, write_claim
+import torch
+from executor_toys import wait_until
+from plugin_toys import LINE_FAIL, LINE_PASS, TRAIN, calls, run_dir, spawn_pytest, verdicts, write_claim
 
 from lcsuite.harness import runs, store
+from lcsuite.harness.executors import last_progress, read_manifest
+from lcsuite.harness.executors.progress import parse_progress
 from lcsuite.pytest_plugin import EXIT_ERRORED
 
 GRID = LINE_PASS.replace("[tier.smoke]", '[grid]\nslope = [1.0, 2.0]\n[tier.smoke]')
@@ -29,11 +35,22 @@ def executor(request, executor_env):
     return request.param
 
 
-def _run(pytester, *args, timeout=300):
-    process = spawn_pytest(pytester, "claims", "--lc-tier", "smoke", "--lc-results", "res", "-p", "no:cacheprovider",
+def _run(pytester, *args, timeout=300, tier="smoke"):
+    process = spawn_pytest(pytester, "claims", "--lc-tier", tier, "--lc-results", "res", "-p", "no:cacheprovider",
                            *args)
     out, _ = process.communicate(timeout=timeout)
     return process.returncode, out
+
+
+def _submit(pytester, *args, timeout=300):
+    """Submit only, returning when pytest exits: its output goes to a file, not a pipe, which the
+    local executor's jobs would hold open until they end."""
+    log = pytester.path / f"submit-{time.monotonic_ns()}.log"
+    with log.open("w") as out:
+        done = subprocess.run([sys.executable, "-m", "pytest", "claims", "--lc-tier", "smoke", "--lc-results", "res",
+                               "-p", "no:cacheprovider", "--lc-submit-only", *args], cwd=pytester.path, stdout=out,
+                              stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    return done.returncode, log.read_text()
 
 
 def _float_datasets(run: str, pytester) -> dict[str, bytes]:
@@ -76,10 +93,10 @@ def test_submit_only_then_collect_gives_the_table_of_a_full_run(toy, executor, m
     write_claim(toy, "toy_slow", LINE_FAIL.replace('name = "line"', 'name = "slow"'))
     monkeypatch.setenv("TOY_SLEEP_ITEM", "slow")
     monkeypatch.setenv("TOY_SLEEP_S", "8")
-    rc, out = _run(toy, "--lc-run-id", "r", "--lc-executor", executor, "--lc-submit-only")
+    rc, out = _submit(toy, "--lc-run-id", "r", "--lc-executor", executor)
     assert rc == 0 and "3 items submitted" in out, out
     status = _cli("status", str(run_dir(toy, "r")))
-    assert "toy/toy_slow/default" in status and ("running" in status or "pending" in status), status
+    assert re.search(r"toy/toy_slow/default +(running|pending) ", status), status
     assert "jobs/" in status  # log paths
     collected = _cli("collect", str(run_dir(toy, "r")))
     assert verdicts(toy, "r") == {"toy_grid/slope=1.0": "pass", "toy_grid/slope=2.0": "pass",
@@ -91,8 +108,12 @@ def test_submit_only_then_collect_gives_the_table_of_a_full_run(toy, executor, m
 
 
 def _cli(*args: str) -> str:
+    return _cli_run(*args)[1]
+
+
+def _cli_run(*args: str) -> tuple[int, str]:
     done = subprocess.run([sys.executable, "-m", "lcsuite.cli", *args], capture_output=True, text=True, timeout=300)
-    return done.stdout + done.stderr
+    return done.returncode, done.stdout + done.stderr
 
 
 def test_n_cannot_be_combined_with_another_executor(toy):
@@ -125,3 +146,113 @@ def runs_manifest_job(pytester, run: str) -> str:
     from lcsuite.harness.executors import read_manifest
 
     return next(iter(read_manifest(run_dir(pytester, run)).tasks.values())).job_id
+
+
+def test_a_training_item_shows_its_progress_in_its_log_and_in_status(toy, executor, monkeypatch):
+    write_claim(toy, "toy_train", TRAIN)
+    monkeypatch.setenv("LCSUITE_PROGRESS_EVERY_S", "0")  # every step: the toy trains for 40
+    monkeypatch.setenv("TOY_SLEEP_ITEM", "train")
+    monkeypatch.setenv("TOY_SLEEP_S", "12")  # after training each seed: time to ask for the status
+    rc, out = _submit(toy, "--lc-run-id", "r", "--lc-executor", executor)
+    assert rc == 0, out
+    key = "toy/toy_train/default"
+    log = Path(read_manifest(run_dir(toy, "r")).tasks[key].stderr)
+    wait_until(lambda: (last_progress(log, key) or {}).get("seed") == 2
+               and last_progress(log, key)["step"] == 40, 120, "the second seed's last progress line")
+    assert "seed 2/2 step 40/40 epoch 10/10 eta 0s" in _cli("status", str(run_dir(toy, "r")))
+    lines = [line for line in map(parse_progress, log.read_text().splitlines()) if line]
+    assert [(line["seed"], line["step"]) for line in lines] == [(seed, step) for seed in (1, 2) for step in range(41)]
+    assert {(line["key"], line["steps"], line["epochs"], line["seeds"]) for line in lines} == {(key, 40, 10, 2)}
+    assert all(line["eta_s"] is not None for line in lines if line["step"] > 0)
+    rc, _ = _cli_run("collect", str(run_dir(toy, "r")))
+    assert rc == 0 and verdicts(toy, "r") == {"toy_train/default": "pass"}
+
+
+GPU_LINE = LINE_PASS.replace("[tier.smoke]", "[tier.gpu]")
+
+
+def _recorded_devices(path: Path) -> set[str]:
+    return {line.split()[-1] for line in path.read_text().splitlines()} if path.exists() else set()
+
+
+def test_the_device_is_decided_in_the_job_not_where_items_are_submitted(toy, monkeypatch, tmp_path):
+    # No GPU here: LCSUITE_CUDA_DEVICE_COUNT stands in for the host's GPUs and CUDA_VISIBLE_DEVICES
+    # limits what a process sees, as for torch; the toy records its device and never touches CUDA.
+    write_claim(toy, "toy_gpu", GPU_LINE)
+    monkeypatch.setenv("LCSUITE_CUDA_DEVICE_COUNT", "1")
+    monkeypatch.setenv("TOY_DEVICES", str(tmp_path / "devices.txt"))
+    # submitting without a GPU; submitit's local executor hands the job one (CUDA_VISIBLE_DEVICES=0)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    rc, out = _run(toy, "--lc-run-id", "given", "--lc-executor", "local", "--lc-slurm-gpus-per-task", "1", tier="gpu")
+    assert rc == 0, out
+    assert _recorded_devices(tmp_path / "devices.txt") == {"cuda"}
+    # submitting with a GPU; the job gets none (CUDA_VISIBLE_DEVICES=""): an error, never the CPU
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    (tmp_path / "devices.txt").unlink()
+    rc, out = _run(toy, "--lc-run-id", "none", "--lc-executor", "local", tier="gpu")
+    assert rc == EXIT_ERRORED, out
+    record = runs.read_verdict(run_dir(toy, "none"), "toy/toy_gpu/default")
+    assert record.verdict == "error" and "(job " in record.message, record.message
+    assert "tier gpu is measured on a CUDA device, but torch sees none" in record.message
+    assert "CUDA_VISIBLE_DEVICES=''" in record.message and "Traceback" not in record.message
+    assert not (tmp_path / "devices.txt").exists() and not list(run_dir(toy, "none").rglob("*.h5"))
+
+
+@pytest.mark.slurm
+@pytest.mark.usefixtures("executor_env", "slurm_cluster")
+def test_a_slurm_job_decides_its_device_itself(toy, monkeypatch, tmp_path):
+    write_claim(toy, "toy_gpu", GPU_LINE)
+    monkeypatch.delenv("LCSUITE_CUDA_DEVICE_COUNT", raising=False)  # the submitting process sees no GPU
+    monkeypatch.setenv("TOY_DEVICES", str(tmp_path / "devices.txt"))
+    rc, out = _run(toy, "--lc-run-id", "r", "--lc-executor", "slurm",
+                   "--lc-slurm-sbatch=--export=ALL,LCSUITE_CUDA_DEVICE_COUNT=1", tier="gpu")
+    assert rc == 0, out
+    assert _recorded_devices(tmp_path / "devices.txt") == {"cuda"}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.usefixtures("executor_env")
+def test_on_a_gpu_machine_a_job_given_a_gpu_measures_on_it(toy, monkeypatch, tmp_path):
+    write_claim(toy, "toy_gpu", GPU_LINE)
+    monkeypatch.delenv("LCSUITE_CUDA_DEVICE_COUNT", raising=False)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # the submitting process sees none
+    rc, out = _run(toy, "--lc-run-id", "r", "--lc-executor", "local", "--lc-slurm-gpus-per-task", "1", tier="gpu")
+    assert rc == 0, out
+    device = store.read_item(run_dir(toy, "r") / "toy" / "toy_gpu" / "default.h5").provenance["device"]
+    assert device["kind"].startswith("cuda:") and device["name"] != "unavailable"
+
+
+def test_a_resubmission_says_what_it_submitted_and_what_was_still_queued(toy, executor, monkeypatch, tmp_path):
+    write_claim(toy, "toy_fast", LINE_PASS)
+    write_claim(toy, "toy_slow", LINE_FAIL.replace('name = "line"', 'name = "slow"'))
+    monkeypatch.setenv("TOY_SLEEP_ITEM", "slow")
+    monkeypatch.setenv("TOY_SLEEP_S", "25")
+    rc, out = _submit(toy, "--lc-run-id", "r", "--lc-executor", executor)
+    assert rc == 0 and "2 items submitted now; 0 still queued or running" in out, out
+    fast = run_dir(toy, "r") / "toy" / "toy_fast" / "default.h5"
+    wait_until(fast.exists, 60, "the fast item's result")
+    rc, out = _submit(toy, "--lc-run-id", "r", "--lc-executor", executor)
+    assert rc == 0, out
+    if executor == "local":  # the job's device is this machine's CPU: the stored result is kept here
+        assert ("0 items submitted now; 1 still queued or running from an earlier submission (not submitted "
+                "again); 1 already done.") in out, out
+    else:  # the job decides, with its own device, and keeps the stored result
+        assert ("1 item submitted now (1 of them with a stored result, kept by the job if valid on its device); "
+                "1 still queued or running from an earlier submission (not submitted again); 0 already done.") in out, out
+    rc, out = _cli_run("collect", str(run_dir(toy, "r")))
+    assert rc == 1 and verdicts(toy, "r") == {"toy_fast/default": "pass", "toy_slow/default": "fail"}, out
+    assert sorted(calls(tmp_path)) == ["line:0", "line:1", "slow:0"]  # each measured once
+
+
+def test_collect_on_a_run_without_a_manifest_judges_what_is_stored_and_measures_nothing(toy, tmp_path):
+    write_claim(toy, "toy_kept", LINE_PASS)
+    write_claim(toy, "toy_lost", LINE_PASS.replace('name = "line"', 'name = "lost"'))
+    rc, out = _run(toy, "--lc-run-id", "r")
+    assert rc == 0, out
+    (run_dir(toy, "r") / "toy" / "toy_lost" / "default.h5").unlink()
+    measured = calls(tmp_path)
+    rc, out = _cli_run("collect", str(run_dir(toy, "r")))
+    assert calls(tmp_path) == measured, out
+    assert rc == EXIT_ERRORED and verdicts(toy, "r") == {"toy_kept/default": "pass", "toy_lost/default": "missing"}
+    assert "no stored result in this run" in runs.read_verdict(run_dir(toy, "r"), "toy/toy_lost/default").message
+    assert "incomplete: 1 of 2 items finished; missing: toy/toy_lost/default" in out, out

@@ -174,3 +174,43 @@ def test_progress_bar_does_not_change_results(digits, capsys):
     seed_everything(0)
     shown = train(small_mlp(), digits, optimizer="gd", lr=0.1, steps=5, progress=True)
     assert torch.equal(quiet.losses, shown.losses)
+
+
+def test_training_writes_progress_lines_only_inside_an_executor_task(monkeypatch, capsys):
+    from lcsuite.harness.executors.progress import parse_progress
+
+    data = (torch.randn(32, 4), torch.randint(0, 2, (32,)))
+    monkeypatch.delenv("LCSUITE_TASK_KEY", raising=False)
+    train(torch.nn.Linear(4, 2), data, optimizer="sgd", lr=0.1, steps=8, batch_size=8)
+    assert "lcsuite-progress" not in capsys.readouterr().err
+    monkeypatch.setenv("LCSUITE_TASK_KEY", "paper/claim/item")
+    monkeypatch.setenv("LCSUITE_PROGRESS_EVERY_S", "3600")  # rate-limited: the first and the last step only
+    train(torch.nn.Linear(4, 2), data, optimizer="sgd", lr=0.1, steps=8, batch_size=8)
+    lines = [parse_progress(line) for line in capsys.readouterr().err.splitlines()]
+    assert [(p["step"], p["steps"], p["epoch"], p["epochs"], p["key"]) for p in lines] == [
+        (0, 8, 0, 2, "paper/claim/item"), (8, 8, 2, 2, "paper/claim/item")]
+    assert lines[0]["eta_s"] is None and lines[1]["eta_s"] == 0.0
+
+
+def test_loop_progress_is_rate_limited_by_the_clock(monkeypatch):
+    import io
+
+    from lcsuite.harness.executors.progress import parse_progress
+    from lcsuite.progress import LoopProgress, loop_progress, seed_context
+
+    now = [100.0]
+    stream = io.StringIO()
+    progress = LoopProgress(50, 10, every_s=5.0, stream=stream, clock=lambda: now[0])
+    with seed_context(2, 3):
+        for step in range(51):
+            progress.update(step)
+            now[0] += 1.0  # one second per step: a line every 5 steps, plus the last
+    lines = [parse_progress(line) for line in stream.getvalue().splitlines()]
+    assert [p["step"] for p in lines] == [0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50]
+    assert lines[1] == {"step": 5, "steps": 50, "epoch": 0, "epochs": 5, "eta_s": 45.0, "seed": 2, "seeds": 3}
+    monkeypatch.setenv("LCSUITE_TASK_KEY", "k")
+    monkeypatch.setenv("LCSUITE_PROGRESS_EVERY_S", "soon")
+    with pytest.raises(ValueError, match=r"\$LCSUITE_PROGRESS_EVERY_S: expected a number of seconds >= 0, got 'soon'"):
+        loop_progress(10)
+    monkeypatch.delenv("LCSUITE_TASK_KEY")
+    assert loop_progress(10) is None

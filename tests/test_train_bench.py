@@ -23,3 +23,11 @@ def test_train_speed_bench_tiny_case(tmp_path, capsys, monkeypatch):
     speed.main(["--device", "cpu", "--steps", "1", "--repeats", "1", "--warmup", "1", "--json", str(out)])
     assert "steps/s" in capsys.readouterr().out
     assert json.loads(out.read_text())["results"][0]["case"] == "tiny MLP, full-batch GD"
+
+
+def test_progress_cost_bench_tiny_case(capsys):
+    import bench.progress_cost as cost
+
+    result = cost.main(["--steps", "4", "--repeats", "1"])
+    assert result["step_off_us"] > 0 and result["step_on_us"] > 0 and result["update_ns"] > 0
+    assert "LoopProgress.update between lines" in capsys.readouterr().out

@@ -14,7 +14,8 @@
 - :mod:`lcsuite.harness.runner`: one item inline (reuse or measure, then judge);
   :mod:`lcsuite.harness.executors`: items on other processes or a Slurm cluster.
 - :mod:`lcsuite.harness.session`: one pytest session's run (see :mod:`lcsuite.pytest_plugin`);
-  :mod:`lcsuite.harness.devices`: worker thread caps and GPU pinning under pytest-xdist.
+  :mod:`lcsuite.harness.devices`: the device an item is measured on, worker thread caps
+  and GPU pinning under pytest-xdist.
 
 The terminal table and the report are :mod:`lcsuite.reporting`.
 """

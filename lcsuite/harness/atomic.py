@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["TEMP_SUFFIX", "atomic_write_path", "job_token", "temp_name"]
+__all__ = ["TEMP_SUFFIX", "atomic_write_path", "job_token", "in_executor_job", "temp_name"]
 
 TEMP_SUFFIX = ".tmp"
 
@@ -32,6 +32,11 @@ def job_token() -> str:
     if os.environ.get("SUBMITIT_LOCAL_JOB_ID"):
         return f"local-{os.environ['SUBMITIT_LOCAL_JOB_ID']}"
     return "inline-" + re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname())
+
+
+def in_executor_job() -> bool:
+    """Whether this process runs inside a job that submitit started (``local`` or ``slurm``)."""
+    return bool(os.environ.get("SUBMITIT_EXECUTOR"))
 
 
 def temp_name(final: Path, token: str | None = None) -> Path:

@@ -1,8 +1,14 @@
-"""Devices under pytest-xdist: one GPU per worker, and the count of CUDA devices.
+"""Devices: which device an item is measured on, one GPU per xdist worker, the CUDA device count.
 
-Nothing here initialises CUDA. The controller asks torch once (at configure time, only when
-claims are being run) whether CUDA is available and how many devices there are; workers get
-the answer through ``workerinput`` and set ``CUDA_VISIBLE_DEVICES`` before anything touches
+The device of an item is decided by the process that measures it (:func:`item_device`): the
+CPU at the smoke tier, a CUDA device at the gpu and paper tiers, and a clear error
+(:class:`DeviceUnavailable`) where such a tier finds none; never a silent fall-back to the CPU.
+Inline, that process is pytest (or its xdist workers); with the local and Slurm executors it is
+the item's job, not the process that submitted it.
+
+Nothing here initialises CUDA. The xdist controller asks torch once (at configure time, only
+when claims are being run) whether CUDA is available and how many devices there are; workers
+get the answer through ``workerinput`` and set ``CUDA_VISIBLE_DEVICES`` before anything touches
 CUDA. CPU threads are not a per-worker matter: every item runs with a fixed number of threads
 (:mod:`lcsuite.harness.determinism`).
 """
@@ -11,7 +17,10 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from typing import MutableMapping
+
+from lcsuite.harness.enums import Tier
 
 __all__ = [
     "worker_index",
@@ -19,6 +28,9 @@ __all__ = [
     "pin_worker_to_gpu",
     "limit_loaded_blas_pools",
     "cuda_device_count",
+    "GPU_TIERS",
+    "DeviceUnavailable",
+    "item_device",
 ]
 
 
@@ -73,17 +85,52 @@ def limit_loaded_blas_pools(threads: int) -> bool:
 DEVICE_COUNT_ENV = "LCSUITE_CUDA_DEVICE_COUNT"
 
 
-def cuda_device_count(environ: MutableMapping[str, str] = os.environ) -> int:
-    """Number of CUDA devices torch sees (0 without CUDA). Controller only: imports torch.
+def _visible_entries(environ: MutableMapping[str, str]) -> int | None:
+    """How many devices ``CUDA_VISIBLE_DEVICES`` lists (None when it is not set)."""
+    visible = environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is None:
+        return None
+    return len([entry for entry in visible.split(",") if entry.strip()])
 
-    ``LCSUITE_CUDA_DEVICE_COUNT`` overrides the answer without importing torch (for tests of
-    the worker pinning on machines without a GPU, and for hosts where the count is known).
+
+def cuda_device_count(environ: MutableMapping[str, str] = os.environ) -> int:
+    """Number of CUDA devices torch sees in this process (0 without CUDA). Imports torch.
+
+    ``LCSUITE_CUDA_DEVICE_COUNT`` stands in for the number of devices the host has, without
+    importing torch (for tests of the device handling on machines without a GPU); like
+    torch's own count, the answer is then limited by ``CUDA_VISIBLE_DEVICES`` when it is set.
     """
     if environ.get(DEVICE_COUNT_ENV, "").strip():
-        return int(environ[DEVICE_COUNT_ENV])
+        count = int(environ[DEVICE_COUNT_ENV])
+        visible = _visible_entries(environ)
+        return count if visible is None else min(count, visible)
     try:
         import torch
 
         return torch.cuda.device_count() if torch.cuda.is_available() else 0
     except Exception:
         return 0
+
+
+GPU_TIERS = frozenset({str(Tier.GPU), str(Tier.PAPER)})
+"""Tiers measured on a CUDA device; the smoke tier is measured on the CPU."""
+
+
+class DeviceUnavailable(RuntimeError):
+    """A tier that is measured on a GPU found no CUDA device in the process measuring it."""
+
+
+def item_device(tier: str, cuda_count: int | None = None, environ: MutableMapping[str, str] = os.environ) -> str:
+    """``"cpu"`` at the smoke tier; ``"cuda"`` at the gpu and paper tiers when ``cuda_count``
+    (default: :func:`cuda_device_count` of this process) is positive, else DeviceUnavailable."""
+    if str(tier) not in GPU_TIERS:
+        return "cpu"
+    if cuda_count is None:
+        cuda_count = cuda_device_count(environ)
+    if cuda_count > 0:
+        return "cuda"
+    visible = environ.get("CUDA_VISIBLE_DEVICES")
+    where = f"CUDA_VISIBLE_DEVICES={visible!r}" if visible is not None else "CUDA_VISIBLE_DEVICES not set"
+    raise DeviceUnavailable(f"tier {tier} is measured on a CUDA device, but torch sees none on "
+                            f"{socket.gethostname()} ({where}): give it a GPU (with the local and slurm executors, "
+                            f"--lc-slurm-gpus-per-task 1), or run --lc-tier smoke")

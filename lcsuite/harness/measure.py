@@ -11,6 +11,7 @@ and whatever was measured before (seeds stack with NaN where a seed is missing).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import signal
@@ -25,21 +26,26 @@ from typing import Any, Mapping
 import lcsuite
 from lcsuite.data.provenance import data_digests
 from lcsuite.harness import provenance as prov
-from lcsuite.harness.atomic import job_token
+from lcsuite.harness.atomic import in_executor_job, job_token
 from lcsuite.harness.determinism import ITEM_THREADS, deterministic, seed_all
+from lcsuite.harness.devices import DeviceUnavailable, item_device
 from lcsuite.harness.enums import MeasurementStatus
 from lcsuite.harness.experiments import ExperimentContext, get_experiment
 from lcsuite.harness.measuring_code import code_manifest
 from lcsuite.harness.quantities import Quantity, QuantityError, as_quantity, stack_seeds
-from lcsuite.harness.reuse import reuse_problems
+from lcsuite.harness.reuse import find_reusable, reuse_problems
 from lcsuite.harness.runs import item_file
 from lcsuite.harness.spec import ItemSpec
 from lcsuite.harness.store import StoredItem, write_item
+from lcsuite.progress import seed_context
 from lcsuite.registry import UnknownName, recording_use
 
-__all__ = ["MeasureSettings", "ItemTask", "ItemTimeout", "measure", "git_commit"]
+__all__ = ["MeasureSettings", "DEVICE_AUTO", "ItemTask", "ItemTimeout", "measure", "git_commit"]
 
 _log = logging.getLogger("lcsuite")
+
+DEVICE_AUTO = "auto"
+"""The device decided by the process that measures the item (:func:`~lcsuite.harness.devices.item_device`)."""
 
 
 @dataclass(frozen=True)
@@ -48,7 +54,8 @@ class MeasureSettings:
 
     Attributes:
         run_dir: the run directory results are written into.
-        device: ``"cpu"`` or ``"cuda"``.
+        device: ``"cpu"``, ``"cuda"``, or :data:`DEVICE_AUTO` (decided where the item is
+            measured: the local and Slurm executors' jobs; see :meth:`on_this_machine`).
         data_root: the data folder named by the user (``--lc-data``), or None.
         download: loaders may download missing data sets.
         threads: intra-op threads per item (:data:`ITEM_THREADS`).
@@ -61,6 +68,13 @@ class MeasureSettings:
     download: bool = False
     threads: int = ITEM_THREADS
     executor: str = "inline"
+
+    def on_this_machine(self, tier: str) -> "MeasureSettings":
+        """These settings with the device decided in this process (DeviceUnavailable when the
+        tier is measured on a GPU and none is visible here)."""
+        if self.device != DEVICE_AUTO:
+            return self
+        return dataclasses.replace(self, device=item_device(tier))
 
 
 class ItemTimeout(BaseException):
@@ -147,7 +161,7 @@ def _run_seeds(experiment, spec: ItemSpec, settings: MeasureSettings, timeout_s:
     declared = experiment.declared_outputs(spec.params) or {}
     outcome = _SeedsOutcome([], [], {}, None)
     deadline = time.perf_counter() + timeout_s if timeout_s is not None else None
-    for seed in spec.seeds:
+    for position, seed in enumerate(spec.seeds, start=1):
         ctx = ExperimentContext(
             params=dict(spec.params), seed=seed, tier=spec.tier, device=settings.device,
             data_root=settings.data_root, download=settings.download,
@@ -157,7 +171,7 @@ def _run_seeds(experiment, spec: ItemSpec, settings: MeasureSettings, timeout_s:
         start, outputs, failure = time.perf_counter(), {}, None
         seed_all(seed)
         try:
-            with _Deadline(deadline, timeout_s):
+            with _Deadline(deadline, timeout_s), seed_context(position, len(spec.seeds)):
                 outputs = experiment(ctx)
             if not isinstance(outputs, Mapping):
                 raise TypeError(f"experiment returned {type(outputs).__name__}, expected a dict of quantities")
@@ -228,21 +242,48 @@ def measure(spec: ItemSpec, settings: MeasureSettings, timeout_s: float | None =
 @dataclass(frozen=True)
 class ItemTask:
     """One item to measure into ``settings.run_dir``; picklable, for any executor
-    (:mod:`lcsuite.harness.executors`: ``key``, ``__call__``, ``is_done``)."""
+    (:mod:`lcsuite.harness.executors`: ``key``, ``__call__``, ``is_done``).
+
+    ``reuse_candidates``: ``(run id, item file)`` pairs of stored results that may stand in for
+    the measurement (this run's own on a resume, ``--lc-reuse-from``'s). They are checked where
+    the task runs, with that process's device: the executors' jobs decide the device, and so
+    the device-dependent part of reuse. A candidate that may be kept is returned at once.
+    """
 
     spec: ItemSpec
     settings: MeasureSettings
     timeout_s: float | None = None
+    reuse_candidates: tuple[tuple[str, Path], ...] = ()
 
     @property
     def key(self) -> str:
         return self.spec.key
 
     def is_done(self) -> bool:
-        """The run already holds a valid result of this item (a rerun or requeue skips it)."""
-        path = item_file(self.settings.run_dir, self.key)
-        return reuse_problems(path, self.spec, self.settings.device, self.settings.data_root)[0] is not None
+        """The run already holds a valid result of this item for this process's device (a rerun
+        or requeue skips it). With :data:`DEVICE_AUTO`, only the item's own job can tell: False
+        in any other process."""
+        if self.settings.device == DEVICE_AUTO and not in_executor_job():
+            return False
+        try:
+            settings = self.settings.on_this_machine(self.spec.tier)
+        except DeviceUnavailable:
+            return False  # __call__ raises it, with the reason
+        path = item_file(settings.run_dir, self.key)
+        return reuse_problems(path, self.spec, settings.device, settings.data_root)[0] is not None
 
-    def __call__(self) -> dict[str, str]:
-        item = measure(self.spec, self.settings, self.timeout_s)
-        return {"key": self.key, "status": str(item.status), "message": item.message}
+    def __call__(self) -> dict[str, str | None]:
+        """Keep a reusable candidate, else measure. Returns ``{key, status, message, reused_from,
+        note}`` (``note``: why candidates were not kept). DeviceUnavailable propagates, and
+        nothing is written: a stored result is never replaced by a missing device's error."""
+        settings = self.settings.on_this_machine(self.spec.tier)
+        note = ""
+        if self.reuse_candidates:
+            stored, reused_from, note = find_reusable(list(self.reuse_candidates), item_file(settings.run_dir, self.key),
+                                                      self.spec, settings.device, settings.data_root)
+            if stored is not None:
+                return {"key": self.key, "status": str(stored.status), "message": stored.message,
+                        "reused_from": reused_from, "note": ""}
+        item = measure(self.spec, settings, self.timeout_s)
+        return {"key": self.key, "status": str(item.status), "message": item.message, "reused_from": None,
+                "note": note}

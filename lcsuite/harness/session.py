@@ -2,22 +2,25 @@
 
 The process that collects (the xdist controller, or the single process) decides the run id and
 tier, opens or resumes the run and writes its plan; xdist workers receive the run id, tier and
-CUDA device count through ``workerinput["lcsuite"]`` and only measure and judge items.
+CUDA device count through ``workerinput["lcsuite"]`` and only measure and judge items. With the
+local and Slurm executors, the device an item is measured on is decided in its job
+(:data:`~lcsuite.harness.measure.DEVICE_AUTO`), not here.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lcsuite.harness import devices, runs
 from lcsuite.harness.enums import Tier
-from lcsuite.harness.measure import MeasureSettings
+from lcsuite.harness.measure import DEVICE_AUTO, MeasureSettings
 from lcsuite.harness.runner import RunSettings
 
-__all__ = ["LcSession", "is_claim_file"]
+__all__ = ["LcSession", "Submission", "is_claim_file"]
 
 DATA_ENV = "LCSUITE_DATA"
 CLUSTER_OPTIONS = ("partition", "gpus_per_task", "cpus_per_task", "mem_gb", "time_min", "account", "qos",
@@ -32,6 +35,29 @@ def is_claim_file(path: Path) -> bool:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return False
     return "id" in raw and "experiment" in raw and isinstance(raw.get("expect"), list) and bool(raw["expect"])
+
+
+@dataclass
+class Submission:
+    """What one ``--lc-submit-only`` session did with its items (those valid at the tier).
+
+    submitted: keys handed to the scheduler now; with_stored: how many of them hold a stored
+    result, kept by their job when it may be (decided there, with the job's device);
+    still_queued: keys whose earlier job is still pending or running (not submitted again);
+    already_done: how many items hold a result kept without a job.
+    """
+
+    submitted: list[str] = field(default_factory=list)
+    with_stored: int = 0
+    still_queued: list[str] = field(default_factory=list)
+    already_done: int = 0
+
+    def describe(self) -> str:
+        count = len(self.submitted)
+        stored = (f" ({self.with_stored} of them with a stored result, kept by the job if valid on its device)"
+                  if self.with_stored else "")
+        return (f"{count} item{'' if count == 1 else 's'} submitted now{stored}; {len(self.still_queued)} still queued "
+                f"or running from an earlier submission (not submitted again); {self.already_done} already done.")
 
 
 def _absolute(config, path: str) -> Path:
@@ -54,27 +80,43 @@ class LcSession:
         self._cuda_count: int | None = None
         self._tier: str | None = config.getoption("lc_tier")
         self.executor = config.getoption("lc_executor")
+        self.collect_only = bool(config.getoption("lc_collect_only"))
         self.outcomes: dict[str, Any] = {}
         self.reused: dict[str, str | None] = {}
-        self.submitted: list[str] | None = None
+        self.submission: Submission | None = None
         if self.worker_info is not None:
             self.run_id = self.worker_info["run_id"]
             self._tier = self.worker_info["tier"]
             self._cuda_count = int(self.worker_info["cuda_count"])
             self.reuse_from = Path(self.worker_info["reuse_from"]) if self.worker_info["reuse_from"] else None
         else:
-            self._check_executor()
+            self._check_options()
             self._choose_run()
 
-    def _check_executor(self) -> None:
-        if self.executor != "inline" and self.config.getoption("numprocesses", None):
+    def _check_options(self) -> None:
+        """One-line usage errors for options that contradict each other."""
+        option = self.config.getoption
+        if self.executor != "inline" and option("numprocesses", None):
             raise runs.RunError(f"-n cannot be combined with --lc-executor {self.executor}: the executor runs "
                                 "the items (drop -n, or use --lc-executor inline)")
+        if option("lc_submit_only") and self.collect_only:
+            raise runs.RunError("--lc-submit-only and --lc-collect-only cannot be combined: the first submits "
+                                "and stops, the second submits nothing and judges")
+        if option("lc_submit_only") and self.executor == "inline":
+            raise runs.RunError("--lc-submit-only needs --lc-executor local or slurm: inline measures the items "
+                                "in this process, nothing is submitted")
+        for name, flag in (("lc_rerun", "--lc-rerun"), ("lc_reuse_from", "--lc-reuse-from")):
+            if self.collect_only and option(name):
+                raise runs.RunError(f"--lc-collect-only cannot be combined with {flag}: collecting judges the "
+                                    "results the run holds and measures or copies nothing")
 
     def _choose_run(self) -> None:
         option = self.config.getoption("lc_run_id")
         self.run_id = runs.validate_run_id(option) if option else runs.new_run_id()
         existing = self.results_dir / self.run_id / runs.RUN_FILE
+        if self.collect_only and not (option and existing.is_file()):
+            raise runs.RunError(f"--lc-collect-only judges an existing run: give --lc-run-id of one under "
+                                f"{self.results_dir}" + (f" (there is no {existing})" if option else ""))
         if option and existing.is_file():
             stored_tier = runs.read_run(existing.parent).tier
             if self._tier is None:
@@ -182,8 +224,11 @@ class LcSession:
 
     # running -----------------------------------------------------------------------------------
     def run_settings(self) -> RunSettings:
+        """The run's settings. The device is decided by the process that measures each item (this
+        one or an xdist worker inline, the job with an executor: ``DEVICE_AUTO``), except the CPU
+        of the smoke tier where that process runs on this machine (inline, ``local``)."""
         data = self.config.getoption("lc_data") or os.environ.get(DATA_ENV)
-        device = "cpu" if self.tier == Tier.SMOKE or self.cuda_count == 0 else "cuda"
+        device = "cpu" if self.tier == Tier.SMOKE and self.executor != "slurm" else DEVICE_AUTO
         measure = MeasureSettings(self.run_dir, device, Path(data) if data else None,
                                   bool(self.config.getoption("lc_download")), executor=self.executor)
         return RunSettings(measure, self.tier, bool(self.config.getoption("lc_rerun")), self.reuse_from,
@@ -218,28 +263,44 @@ class LcSession:
         except ValueError as exc:
             raise runs.RunError(str(exc)) from None
 
+    def _tasks(self, items, settings: RunSettings) -> tuple[list, int]:
+        """The tasks of the items still to do, and how many items are valid at the tier. Where the
+        device is decided in the jobs, every valid item is a task, and its job decides reuse."""
+        from lcsuite.harness.runner import deferred_item_task, item_task, prepare_item
+
+        tasks, valid = [], 0
+        for item in items:
+            if item.claim.invalid_at(self.tier, item.spec(self).params):
+                continue  # not valid at this tier: not run (judged "not valid")
+            valid += 1
+            if settings.measure.device == DEVICE_AUTO:
+                tasks.append(deferred_item_task(item.claim, item.name, item.grid_point, settings))
+                continue
+            prepared = prepare_item(item.claim, item.name, item.grid_point, settings)
+            if prepared.stored is None:
+                tasks.append(item_task(item.claim, prepared, settings))
+            else:
+                self.reused[prepared.spec.key] = prepared.reused_from
+        return tasks, valid
+
     def dispatch(self, items) -> bool:
         """Hand the items still to do to the executor (local or Slurm) and wait for them; with
         ``--lc-submit-only`` stop after submitting (returns True), with ``--lc-collect-only``
         submit nothing and wait for what the manifest holds."""
         from lcsuite.harness.executors import collect, read_manifest, submit
-        from lcsuite.harness.runner import item_task, prepare_item
 
-        settings, tasks = self.run_settings(), []
-        for item in items:
-            if item.claim.invalid_at(self.tier, item.spec(self).params):
-                continue  # not valid at this tier: not run (judged "not valid")
-            prepared = prepare_item(item.claim, item.name, item.grid_point, settings)
-            if prepared.stored is None:
-                tasks.append(item_task(item.claim, prepared, settings))
-            elif prepared.reused_from != self.run_id:  # from another run; this run's own results need no label
-                self.reused[prepared.spec.key] = prepared.reused_from
-        collect_only = self.config.getoption("lc_collect_only")
-        if tasks and not collect_only:
-            submit(tasks, self.run_dir, self.executor, self.cluster_options(), clean_dirs=[self.run_dir])
-        if self.config.getoption("lc_submit_only"):
-            self.submitted = [task.key for task in tasks]
-            return True
+        if not self.collect_only:
+            settings = self.run_settings()
+            tasks, valid = self._tasks(items, settings)
+            manifest = submit(tasks, self.run_dir, self.executor, self.cluster_options(),
+                              clean_dirs=[self.run_dir]) if tasks else None
+            if self.config.getoption("lc_submit_only"):
+                submitted = manifest.submitted if manifest is not None else []
+                queued = manifest.still_queued if manifest is not None else []
+                deferred = settings.measure.device == DEVICE_AUTO  # else a stored result was refused here
+                with_stored = sum(runs.item_file(self.run_dir, key).exists() for key in submitted) if deferred else 0
+                self.submission = Submission(submitted, with_stored, queued, valid - len(submitted) - len(queued))
+                return True
         if read_manifest(self.run_dir) is not None:
             self.outcomes = {outcome.key: outcome for outcome in collect(self.run_dir, wait=True)}
         return False

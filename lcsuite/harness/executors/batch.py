@@ -24,6 +24,7 @@ import signal
 from multiprocessing.connection import Connection
 from typing import Any, Sequence
 
+from lcsuite.harness.atomic import in_executor_job
 from lcsuite.harness.executors.task import TaskOutcome, run_task_safely, task_is_done
 
 __all__ = ["TaskBatch", "current_job_id"]
@@ -31,7 +32,7 @@ __all__ = ["TaskBatch", "current_job_id"]
 
 def _job_environment() -> Any | None:
     """submitit's JobEnvironment when this process runs inside a submitit job, else None."""
-    if not os.environ.get("SUBMITIT_EXECUTOR"):
+    if not in_executor_job():
         return None
     import submitit
 

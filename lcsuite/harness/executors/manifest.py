@@ -76,6 +76,10 @@ class Manifest:
     options: dict[str, Any]
     tasks: dict[str, ManifestEntry] = field(default_factory=dict)
     updated_at: str = ""
+    submitted: list[str] = field(default_factory=list, compare=False)
+    """Keys handed to the scheduler by the ``submit`` call that returned this manifest (not stored)."""
+    still_queued: list[str] = field(default_factory=list, compare=False)
+    """Keys that call did not submit again: their job was still pending or running (not stored)."""
 
     @property
     def path(self) -> Path:

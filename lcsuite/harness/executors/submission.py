@@ -86,7 +86,8 @@ def _entry_for_job(job: Any, executor: str, pack: list[str], previous: ManifestE
 
 
 def _tasks_to_submit(tasks: Sequence[Any], manifest: Manifest, states: dict[str, JobInfo]) -> list[Any]:
-    """Mark done tasks in the manifest; return those neither done nor queued."""
+    """Mark done tasks in the manifest, list the queued ones in ``manifest.still_queued``; return
+    those neither done nor queued."""
     to_submit = []
     for task in tasks:
         entry = manifest.tasks.get(task.key)
@@ -96,6 +97,7 @@ def _tasks_to_submit(tasks: Sequence[Any], manifest: Manifest, states: dict[str,
             continue
         info = states.get(entry.job_id) if entry and entry.job_id else None
         if info is not None and classify(info.state) in ("pending", "running"):
+            manifest.still_queued.append(task.key)
             continue
         to_submit.append(task)
     return to_submit
@@ -104,7 +106,9 @@ def _tasks_to_submit(tasks: Sequence[Any], manifest: Manifest, states: dict[str,
 def submit(tasks: Sequence[Any], run_dir: str | os.PathLike, executor: str = "slurm",
            options: ClusterOptions | None = None, query_timeout_s: float = 30.0,
            clean_dirs: Sequence[str | os.PathLike] = (), temp_max_age_s: float = 3600.0) -> Manifest:
-    """Submit the tasks still to do as array tasks, write the manifest, return it (no waiting).
+    """Submit the tasks still to do as array tasks, write the manifest, return it (no waiting);
+    its ``submitted`` and ``still_queued`` say which tasks this call submitted and which it left
+    to their queued jobs.
 
     tasks: see :mod:`lcsuite.harness.executors.task`; run_dir: the run's directory (created);
     executor: ``local`` or ``slurm``; options: per-array-task requests (defaults when None).
@@ -140,6 +144,7 @@ def submit(tasks: Sequence[Any], run_dir: str | os.PathLike, executor: str = "sl
             keys = [task.key for task in pack]
             for key in keys:
                 manifest.tasks[key] = _entry_for_job(job, executor, keys, manifest.tasks.get(key))
+    manifest.submitted = [task.key for task in to_submit]
     write_manifest(manifest)
     return manifest
 

@@ -20,6 +20,8 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Protocol, Sequence, runtime_checkable
 
+from lcsuite.progress import TASK_KEY_ENV
+
 
 __all__ = [
     "Task",
@@ -31,7 +33,6 @@ __all__ = [
 ]
 
 TASK_STATES = ("done", "running", "pending", "failed")
-TASK_KEY_ENV = "LCSUITE_TASK_KEY"
 
 
 @runtime_checkable

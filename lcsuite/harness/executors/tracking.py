@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lcsuite.format import fmt_seconds
 from lcsuite.harness.executors.manifest import Manifest, ManifestEntry, read_manifest, write_manifest
 from lcsuite.harness.executors.progress import last_progress
 from lcsuite.harness.executors.queue import (JobInfo, SchedulerQueryError, classify, local_job_states,
@@ -207,14 +208,17 @@ def status(run_dir: str | os.PathLike, query_timeout_s: float = 30.0) -> list[St
 
 
 def _progress_text(progress: dict[str, Any] | None) -> str:
+    """``seed 2/5 step 120/400 epoch 3/10 eta 42s`` (the parts the line holds)."""
     if not progress:
         return ""
-    text = f"step {progress['step']}/{progress['steps']}"
+    parts = [f"seed {progress['seed']}/{progress['seeds']}"] if progress.get("seed") is not None else []
+    parts.append(f"step {progress['step']}/{progress['steps']}")
     if progress.get("epoch") is not None:
-        text += f" epoch {progress['epoch']}"
+        parts.append(f"epoch {progress['epoch']}" + (f"/{progress['epochs']}" if progress.get("epochs") else ""))
     if progress.get("eta_s") is not None:
-        text += f" eta {progress['eta_s']:.0f}s"
-    return text
+        eta = float(progress["eta_s"])
+        parts.append(f"eta {eta:.0f}s" if eta < 120 else f"eta {fmt_seconds(eta)}")
+    return " ".join(parts)
 
 
 def format_status(rows: list[StatusRow]) -> str:
