@@ -65,7 +65,7 @@ def tier_items(claim, tier: str) -> str:
     """``"<items> × <seeds> seeds"`` for a tier the claim defines, else ``"—"``."""
     if tier not in claim.tiers:
         return "—"
-    return f"{len(claim.items())} × {len(claim.tiers[tier].seeds)} seeds"
+    return f"{len(claim.items(tier))} × {len(claim.tiers[tier].seeds)} seeds"
 
 
 def cmd_list(args) -> int:
@@ -74,7 +74,7 @@ def cmd_list(args) -> int:
     claims = load_claims(Path(args.claims))
     rows = [[c.id, c.paper, c.ref, *(tier_items(c, t) for t in TIERS)] for c in claims]
     print(tabulate(rows, headers=["claim", "paper", "ref", *(f"items ({t})" for t in TIERS)]))
-    totals = [sum(len(c.items()) for c in claims if t in c.tiers) for t in TIERS]
+    totals = [sum(len(c.items(t)) for c in claims if t in c.tiers) for t in TIERS]
     print(f"{len(claims)} claims; items per tier: "
           + ", ".join(f"{t} {n}" for t, n in zip(TIERS, totals)))
     return EXIT_OK

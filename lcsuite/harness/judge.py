@@ -38,7 +38,7 @@ def not_valid_record(claim, spec: ItemSpec) -> VerdictRecord | None:
     reasons = claim.invalid_at(spec.tier, spec.params)
     if not reasons:
         return None
-    point = {k: spec.params[k] for k in claim.grid}
+    point = {k: spec.params[k] for k in claim.grid_at(spec.tier)}
     elsewhere = [t for t in claim.valid_tiers(point) if t != spec.tier]
     message = (f"not valid at tier {spec.tier}: " + "; ".join(reasons)
                + (f"; valid at tier {', '.join(elsewhere)}" if elsewhere else ""))
