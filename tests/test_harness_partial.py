@@ -166,10 +166,10 @@ def test_a_damaged_partial_is_ignored_and_a_missing_one_is_nothing(toy_module, t
     spec = toy_spec()
     run = kill_at_two(spec, tmp_path)
     path = partial_file(run, spec.key)
-    assert load_partial(path, spec, "cpu", None).seeds == 2
+    assert load_partial(path, spec, "cpu", None).finished == 2
     path.write_bytes(path.read_bytes()[:200])
     resumed = load_partial(path, spec, "cpu", None)
-    assert resumed.seeds == 0 and resumed.note.startswith("ignored the partial measurement in default.h5.partial:")
+    assert resumed.finished == 0 and resumed.note.startswith("ignored the partial measurement in default.h5.partial:")
     assert discard_partial(path) and not discard_partial(path)
     assert load_partial(path, spec, "cpu", None).note == ""
 
@@ -179,4 +179,4 @@ def test_a_result_file_never_passes_for_a_partial(toy_module, tmp_path):
     assert measure_in_process(spec, tmp_path / "run", tmp_path / "log").returncode == 0
     result = item_file(tmp_path / "run", spec.key)
     resumed = load_partial(result, spec, "cpu", None)  # a complete result where a partial is looked for
-    assert resumed.seeds == 0 and "status complete, not a partial measurement" in resumed.note
+    assert resumed.finished == 0 and "status complete, not a partial measurement" in resumed.note

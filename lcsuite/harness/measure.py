@@ -168,7 +168,7 @@ def _run_seeds(experiment, spec: ItemSpec, settings: MeasureSettings, timeout_s:
     after each seed that ends without error, except the last."""
     declared = experiment.declared_outputs(spec.params) or {}
     outcome = _SeedsOutcome(list(resumed.per_seed), list(resumed.data), dict(resumed.timings), None)
-    for seed in spec.seeds[resumed.seeds:]:
+    for seed in spec.seeds[resumed.finished:]:
         _run_seed(experiment, spec, settings, timeout_s, declared, seed, outcome)
         if outcome.error:
             break
@@ -229,7 +229,7 @@ class _Attempt:
             "data": outcome.data, "versions": self.versions, "device": device, "determinism": self.determinism,
             "code": manifest, "git_commit": git_commit(), "executor": self.settings.executor, "job": job_token(),
             "run_id": self.settings.run_dir.name,
-            "resume": {"seeds": list(self.spec.seeds[: self.resumed.seeds]), "note": self.resumed.note},
+            "resume": {"seeds": list(self.spec.seeds[: self.resumed.finished]), "note": self.resumed.note},
         }
         digests = {key: sha for entry in outcome.data for key, sha in data_digests(entry).items()}
         status = status or (MeasurementStatus.ERROR if error else MeasurementStatus.COMPLETE)
@@ -269,7 +269,8 @@ def measure(spec: ItemSpec, settings: MeasureSettings, timeout_s: float | None =
 @dataclass(frozen=True)
 class ItemTask:
     """One item to measure into ``settings.run_dir``; picklable, for any executor
-    (:mod:`lcsuite.harness.executors`: ``key``, ``__call__``, ``is_done``)."""
+    (:mod:`lcsuite.harness.executors`: ``key``, ``__call__``, ``is_done``). Called again after
+    a requeue, it resumes from the seeds its earlier attempt finished (its partial file)."""
 
     spec: ItemSpec
     settings: MeasureSettings

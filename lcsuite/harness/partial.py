@@ -63,7 +63,8 @@ class Resumed:
     note: str = ""
 
     @property
-    def seeds(self) -> int:
+    def finished(self) -> int:
+        """How many of the item's seeds, from its first, are resumed."""
         return len(self.per_seed)
 
 
