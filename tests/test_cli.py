@@ -130,6 +130,15 @@ def test_list_counts_variant_items_and_ignores_toml_files_that_are_not_claims(tm
     assert "pyproject" not in out and "tolerances" not in out
 
 
+def test_list_counts_the_items_of_each_tier_with_its_own_grid(capsys):
+    assert main(["list", "--claims", str(Path(__file__).resolve().parents[1] / "claims")]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line for line in out.splitlines() if line.startswith("table")}
+    for claim_id, smoke in (("table1_lastbn_beats_resnet", "1 × 6 seeds"), ("tableA2_lastbn_without_bn", "1 × 10 seeds")):
+        assert smoke in rows[claim_id] and "1 × 5 seeds" in rows[claim_id]  # smoke, gpu: one item
+        assert rows[claim_id].rstrip().endswith("4 × 5 seeds")  # paper: one item per depth
+
+
 def test_list_reports_a_malformed_claim_file_in_one_line(tmp_path, capsys):
     claims = tmp_path / "claims"
     claims.mkdir()

@@ -137,6 +137,14 @@ def test_figures_of_each_kind_are_drawn(rendered):
     assert not any(t.startswith("arch=resnet,depth") for t in titles)
 
 
+def test_items_of_a_claim_split_by_depth_get_a_depth_trend_of_their_headlines(tmp_path):
+    items = [item_spec("tableA2_lastbn_without_bn", f"depths={d}", params={"depths": [d], "archs": ["a", "b"]},
+                       headline={"resnet_lastbn_lower_error": margin}) for d, margin in ((20, 0.01), (44, 0.02))]
+    output = write_report(write_run(tmp_path / "results", "r", items, tier="paper"), tmp_path / "report.md")
+    titles = re.findall(r"!\[([^\]]*)\]", output.read_text(encoding="utf-8"))
+    assert "tableA2_lastbn_without_bn: resnet_lastbn_lower_error vs depth" in titles
+
+
 def test_a_quantity_without_a_figure_kind_is_listed_in_a_table(rendered):
     _, text = rendered
     section = text.split("\n## fig3_magnitude_propagation\n", 1)[1].split("\n## ", 1)[0]

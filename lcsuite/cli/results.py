@@ -70,8 +70,8 @@ def tier_items(claim, tier: str) -> str:
     every item pytest collects, variants included (``"4 (2 variant) × 5 seeds"``)."""
     if tier not in claim.tiers:
         return "—"
-    variants = len(claim.all_items()) - len(claim.items())
-    count = f"{len(claim.all_items())} ({variants} variant)" if variants else str(len(claim.all_items()))
+    primary, every = len(claim.items(tier)), len(claim.all_items(tier))
+    count = f"{every} ({every - primary} variant)" if every > primary else str(every)
     return f"{count} × {len(claim.tiers[tier].seeds)} seeds"
 
 
@@ -81,7 +81,7 @@ def cmd_list(args) -> int:
     claims = load_claims(Path(args.claims))
     rows = [[c.id, c.paper, c.ref, *(tier_items(c, t) for t in TIERS)] for c in claims]
     print(tabulate(rows, headers=["claim", "paper", "ref", *(f"items ({t})" for t in TIERS)]))
-    totals = [sum(len(c.all_items()) for c in claims if t in c.tiers) for t in TIERS]
+    totals = [sum(len(c.all_items(t)) for c in claims if t in c.tiers) for t in TIERS]
     print(f"{len(claims)} claims; items per tier: "
           + ", ".join(f"{t} {n}" for t, n in zip(TIERS, totals)))
     return EXIT_OK

@@ -84,7 +84,10 @@ _RANK = {
 
 
 class MeasurementStatus(StrEnum):
-    """Whether a stored measurement ran to the end (``complete``) or stopped (``error``)."""
+    """Whether a stored measurement ran to the end (``complete``) or stopped (``error``);
+    ``partial``: the finished seeds of an unfinished item (:mod:`lcsuite.harness.partial`),
+    never a result."""
 
     COMPLETE = "complete"
     ERROR = "error"
+    PARTIAL = "partial"

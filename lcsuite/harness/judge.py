@@ -38,7 +38,7 @@ def not_valid_record(claim, spec: ItemSpec) -> VerdictRecord | None:
     reasons = claim.invalid_at(spec.tier, spec.params)
     if not reasons:
         return None
-    point = {k: spec.params[k] for k in claim.grid}
+    point = {k: spec.params[k] for k in claim.grid_at(spec.tier)}
     elsewhere = [t for t in claim.valid_tiers(point) if t != spec.tier]
     message = (f"not valid at tier {spec.tier}: " + "; ".join(reasons)
                + (f"; valid at tier {', '.join(elsewhere)}" if elsewhere else ""))
@@ -77,11 +77,13 @@ def _summary(records: list[dict]) -> tuple[Verdict, str]:
 def judge(claim, stored: StoredItem, *, reused_from: str | None = None, note: str = "") -> VerdictRecord:
     """Judge ``stored`` against ``claim``'s expectations (``claim``: a loaded claim file)."""
     spec = stored.spec
+    resume_note = stored.provenance.get("resume", {}).get("note", "")  # seeds resumed from a partial, or why not
     common = dict(ref=claim.ref, statement=claim.statement, data=[data_label(d) for d in stored.data],
-                  elapsed_s=stored.elapsed_s, reused_from=reused_from, note=note, judged_at=_now(),
-                  variant=spec.variant, label=claim.robustness_label(claim.variant_named(spec.item)))
-    if stored.status is MeasurementStatus.ERROR:
-        return VerdictRecord(spec.key, spec.tier, str(Verdict.ERROR), stored.message, **common)
+                  elapsed_s=stored.elapsed_s, reused_from=reused_from, note="; ".join(t for t in (note, resume_note) if t),
+                  judged_at=_now(), variant=spec.variant, label=claim.robustness_label(claim.variant_named(spec.item)))
+    if stored.status is not MeasurementStatus.COMPLETE:
+        message = stored.message or f"a {stored.status} measurement is not a result"
+        return VerdictRecord(spec.key, spec.tier, str(Verdict.ERROR), message, **common)
     records, headline = [], {}
     for index, expectation in enumerate(claim.expectations):
         record, number = _judge_expectation(index, expectation, stored.quantities, claim.display)

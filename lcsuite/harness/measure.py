@@ -7,6 +7,10 @@ the run directory, and returns a small summary. It never judges; judging reads t
 Errors are results too: when the experiment raises, times out, returns something that is not a
 quantity, or is refused its data, the file is written with ``status = "error"``, the message,
 and whatever was measured before (seeds stack with NaN where a seed is missing).
+
+Seeds run one after the other, each seeded on its own. The seeds finished so far are kept in a
+partial file beside the result, so that an item killed or requeued between seeds resumes from
+them with the same bits (:mod:`lcsuite.harness.partial`).
 """
 
 from __future__ import annotations
@@ -19,9 +23,9 @@ import subprocess
 import threading
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import lcsuite
 from lcsuite.data.provenance import data_digests
@@ -32,6 +36,7 @@ from lcsuite.harness.devices import DeviceUnavailable, item_device
 from lcsuite.harness.enums import MeasurementStatus
 from lcsuite.harness.experiments import ExperimentContext, get_experiment
 from lcsuite.harness.measuring_code import code_manifest
+from lcsuite.harness.partial import Resumed, discard_partial, load_partial, partial_file
 from lcsuite.harness.quantities import Quantity, QuantityError, as_quantity, stack_seeds
 from lcsuite.harness.reuse import find_reusable, reuse_problems
 from lcsuite.harness.runs import item_file
@@ -157,33 +162,53 @@ def _seed_quantities(ctx, outputs: Mapping[str, Any], declared: Mapping[str, tup
     return quantities, problem
 
 
-def _run_seeds(experiment, spec: ItemSpec, settings: MeasureSettings, timeout_s: float | None) -> _SeedsOutcome:
+def _item_deadline(timeout_s: float | None, resumed: Resumed) -> float | None:
+    """The :func:`time.perf_counter` time past which the item's seeds together exceed
+    ``timeout_s``, the resumed seeds counted with their measured times; None without a limit."""
+    if timeout_s is None:
+        return None
+    return time.perf_counter() + timeout_s - sum(resumed.timings.values())
+
+
+def _run_seed(experiment, spec: ItemSpec, settings: MeasureSettings, limit: _Deadline,
+              declared: Mapping[str, tuple], seed: int, outcome: _SeedsOutcome) -> None:
+    """Run one seed (seeded on its own: :func:`seed_all`) under the item's time ``limit`` and
+    add what it gave to ``outcome``."""
+    ctx = ExperimentContext(
+        params=dict(spec.params), seed=seed, tier=spec.tier, device=settings.device,
+        data_root=settings.data_root, download=settings.download,
+        requires_real_data=spec.requires_real_data, allow_unverified=spec.allow_unverified,
+        progress_callback=_log.info,
+    )
+    start, outputs, failure = time.perf_counter(), {}, None
+    seed_all(seed)
+    try:
+        with limit, seed_context(spec.seeds.index(seed) + 1, len(spec.seeds)):
+            outputs = experiment(ctx)
+        if not isinstance(outputs, Mapping):
+            raise TypeError(f"experiment returned {type(outputs).__name__}, expected a dict of quantities")
+    except (Exception, ItemTimeout) as exc:
+        failure = f"experiment {spec.experiment!r} failed for seed {seed}: {_describe_exception(exc)}"
+    outcome.timings[str(seed)] = time.perf_counter() - start
+    outcome.data.extend(entry for entry in ctx.data if entry not in outcome.data)
+    quantities, problem = _seed_quantities(ctx, outputs, declared)
+    outcome.per_seed.append(quantities)
+    outcome.error = failure or problem
+
+
+def _run_seeds(experiment, spec: ItemSpec, settings: MeasureSettings, timeout_s: float | None,
+               resumed: Resumed, seed_finished: Callable[[_SeedsOutcome], None]) -> _SeedsOutcome:
+    """The seeds after ``resumed``'s, in order, until one fails; ``seed_finished`` is called
+    after each seed that ends without error, except the last."""
     declared = experiment.declared_outputs(spec.params) or {}
-    outcome = _SeedsOutcome([], [], {}, None)
-    deadline = time.perf_counter() + timeout_s if timeout_s is not None else None
-    for position, seed in enumerate(spec.seeds, start=1):
-        ctx = ExperimentContext(
-            params=dict(spec.params), seed=seed, tier=spec.tier, device=settings.device,
-            data_root=settings.data_root, download=settings.download,
-            requires_real_data=spec.requires_real_data, allow_unverified=spec.allow_unverified,
-            progress_callback=_log.info,
-        )
-        start, outputs, failure = time.perf_counter(), {}, None
-        seed_all(seed)
-        try:
-            with _Deadline(deadline, timeout_s), seed_context(position, len(spec.seeds)):
-                outputs = experiment(ctx)
-            if not isinstance(outputs, Mapping):
-                raise TypeError(f"experiment returned {type(outputs).__name__}, expected a dict of quantities")
-        except (Exception, ItemTimeout) as exc:
-            failure = f"experiment {spec.experiment!r} failed for seed {seed}: {_describe_exception(exc)}"
-        outcome.timings[str(seed)] = time.perf_counter() - start
-        outcome.data.extend(entry for entry in ctx.data if entry not in outcome.data)
-        quantities, problem = _seed_quantities(ctx, outputs, declared)
-        outcome.per_seed.append(quantities)
-        outcome.error = failure or problem
+    outcome = _SeedsOutcome(list(resumed.per_seed), list(resumed.data), dict(resumed.timings), None)
+    limit = _Deadline(_item_deadline(timeout_s, resumed), timeout_s)
+    for seed in spec.seeds[resumed.finished:]:
+        _run_seed(experiment, spec, settings, limit, declared, seed, outcome)
         if outcome.error:
             break
+        if len(outcome.per_seed) < len(spec.seeds):
+            seed_finished(outcome)
     return outcome
 
 
@@ -205,37 +230,74 @@ def _refused_data(spec: ItemSpec, data: list[dict]) -> str | None:
     return None
 
 
+@dataclass
+class _Attempt:
+    """This attempt at measuring an item: what every file it writes records besides the seeds."""
+
+    spec: ItemSpec
+    settings: MeasureSettings
+    resumed: Resumed
+    started_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    start: float = field(default_factory=time.perf_counter)
+    versions: dict = field(default_factory=prov.library_versions)
+    determinism: dict = field(default_factory=dict)
+    used: set[str] = field(default_factory=set)
+
+    @functools.cached_property
+    def device(self) -> dict[str, str]:
+        """The device's description, taken once, when the first file is written."""
+        return prov.device_description(self.settings.device)
+
+    def stored(self, outcome: _SeedsOutcome, status: MeasurementStatus | None = None) -> StoredItem:
+        """The item as measured so far: ``status`` given (a partial), or complete / error."""
+        quantities, error = _stacked(outcome)
+        error = error or _refused_data(self.spec, outcome.data)
+        # The experiment's module is among the owners of the registry entries used; a resumed
+        # partial's modules stay in the manifest of the seeds it gave.
+        device, manifest = self.device, code_manifest(self.used | set(self.resumed.code_modules))
+        provenance = {
+            "started_at": self.started_at, "elapsed_s": self.resumed.elapsed_s + time.perf_counter() - self.start,
+            "timings": outcome.timings, "seeds_measured": list(self.spec.seeds[: len(outcome.per_seed)]),
+            "data": outcome.data, "versions": self.versions, "device": device, "determinism": self.determinism,
+            "code": manifest, "git_commit": git_commit(), "executor": self.settings.executor, "job": job_token(),
+            "run_id": self.settings.run_dir.name,
+            "resume": {"seeds": list(self.spec.seeds[: self.resumed.finished]), "note": self.resumed.note},
+        }
+        digests = {key: sha for entry in outcome.data for key, sha in data_digests(entry).items()}
+        status = status or (MeasurementStatus.ERROR if error else MeasurementStatus.COMPLETE)
+        return StoredItem(self.spec, status, error or "", provenance, quantities, prov.reuse_key(
+            self.spec.spec_hash(), digests, {name: entry["sha256"] for name, entry in manifest.items()},
+            self.versions, device["kind"]))
+
+    def keep_partial(self, outcome: _SeedsOutcome) -> None:
+        """Write the finished seeds to the item's partial file (atomic), unless the item cannot
+        end complete whatever the other seeds give (its seeds do not stack, its data is refused)."""
+        partial = self.stored(outcome, MeasurementStatus.PARTIAL)
+        if not partial.message:
+            write_item(partial_file(self.settings.run_dir, self.spec.key), partial)
+
+
 def measure(spec: ItemSpec, settings: MeasureSettings, timeout_s: float | None = None) -> StoredItem:
     """Run ``spec``'s experiment over its seeds and write the result file; returns what was written.
 
     ``timeout_s`` limits the wall-clock time of the item, all its seeds together (the tier's
-    ``timeout_s``); past it the seed running stops with :class:`ItemTimeout` and the item is an
-    error."""
-    started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    start = time.perf_counter()
-    with deterministic(settings.threads) as determinism, recording_use() as used:
+    ``timeout_s``; resumed seeds count with their measured times); past it the seed running stops
+    with :class:`ItemTimeout` and the item is an error. Seeds that a usable partial of an earlier
+    attempt holds are not run again (:mod:`lcsuite.harness.partial`); the partial is removed once
+    the complete result is stored.
+    """
+    partial = partial_file(settings.run_dir, spec.key)
+    attempt = _Attempt(spec, settings, load_partial(partial, spec, settings.device, settings.data_root))
+    with deterministic(settings.threads) as attempt.determinism, recording_use() as attempt.used:
         try:
-            outcome = _run_seeds(get_experiment(spec.experiment), spec, settings, timeout_s)
+            outcome = _run_seeds(get_experiment(spec.experiment), spec, settings, timeout_s, attempt.resumed,
+                                 attempt.keep_partial)
         except UnknownName as exc:
             outcome = _SeedsOutcome([], [], {}, str(exc))
-    quantities, error = _stacked(outcome)
-    error = error or _refused_data(spec, outcome.data)
-    versions, device = prov.library_versions(), prov.device_description(settings.device)
-    manifest = code_manifest(used)  # the experiment's module is among the used registry entries' owners
-    provenance = {
-        "started_at": started_at, "elapsed_s": time.perf_counter() - start, "timings": outcome.timings,
-        "seeds_measured": list(spec.seeds[: len(outcome.per_seed)]), "data": outcome.data,
-        "versions": versions, "device": device, "determinism": determinism, "code": manifest,
-        "git_commit": git_commit(), "executor": settings.executor, "job": job_token(),
-        "run_id": settings.run_dir.name,
-    }
-    digests = {key: sha for entry in outcome.data for key, sha in data_digests(entry).items()}
-    item = StoredItem(
-        spec, MeasurementStatus.ERROR if error else MeasurementStatus.COMPLETE, error or "", provenance,
-        quantities, prov.reuse_key(spec.spec_hash(), digests, {name: entry["sha256"] for name, entry in manifest.items()},
-                                   versions, device["kind"]),
-    )
+    item = attempt.stored(outcome)
     write_item(item_file(settings.run_dir, spec.key), item)
+    if item.status is MeasurementStatus.COMPLETE:
+        discard_partial(partial)
     return item
 
 
@@ -248,6 +310,9 @@ class ItemTask:
     the measurement (this run's own on a resume, ``--lc-reuse-from``'s). They are checked where
     the task runs, with that process's device: the executors' jobs decide the device, and so
     the device-dependent part of reuse. A candidate that may be kept is returned at once.
+
+    Called again after a requeue, it resumes from the seeds its earlier attempt finished (its
+    partial file).
     """
 
     spec: ItemSpec

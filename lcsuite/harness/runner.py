@@ -15,6 +15,7 @@ from lcsuite.harness.devices import DeviceUnavailable
 from lcsuite.harness.enums import Verdict
 from lcsuite.harness.judge import error_record, judge, not_valid_record
 from lcsuite.harness.measure import ItemTask, MeasureSettings
+from lcsuite.harness.partial import discard_partial, partial_file
 from lcsuite.harness.reuse import find_reusable
 from lcsuite.harness.runs import VerdictRecord, item_file, write_verdict
 from lcsuite.harness.spec import ItemSpec
@@ -68,10 +69,18 @@ class Prepared:
 
 
 def prepare_item(claim, item: str, grid_point: dict, settings: RunSettings) -> Prepared:
-    """The item's spec, and a valid stored result to reuse when asked (copied into the run)."""
+    """The item's spec, and a valid stored result to reuse when asked (copied into the run).
+
+    The item's partial measurement (:mod:`lcsuite.harness.partial`) is discarded with
+    ``--lc-rerun`` (everything is measured again) and when a stored result stands in for it."""
     spec = claim.item_spec(settings.tier, item, grid_point, settings.allow_unverified)
     stored, reused_from, note = find_reusable(_candidates(settings, spec.key), item_file(settings.run_dir, spec.key),
                                               spec, settings.measure.device, settings.measure.data_root)
+    partial = partial_file(settings.run_dir, spec.key)
+    if settings.rerun and discard_partial(partial):
+        note = "; ".join(t for t in (note, "discarded the partial measurement (--lc-rerun)") if t)
+    elif stored is not None:
+        discard_partial(partial)  # left by an attempt killed after its result was written
     return Prepared(spec, stored, reused_from, note)
 
 

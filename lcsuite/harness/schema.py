@@ -15,6 +15,8 @@ A claim file (every key below is checked; unknown keys are errors)::
     seeds = [0, 1]                         #   required, list of distinct integers
     requires_real_data = false             #   optional: refuse substitute data sets
     timeout_s = 60                         #   optional: wall-clock limit of one item, all its seeds together
+    [tier.paper.grid]                      # optional: this tier's grid (values are lists)
+    pairs = [[100], [400]]                 #   of a [params] key (a list-valued one here)
     [[expect]]                             # one or more checks (lcsuite.harness.checks)
     check = "close"
     ...
@@ -22,12 +24,21 @@ A claim file (every key below is checked; unknown keys are errors)::
 Parameters merge as ``[params]`` < ``[tier.X]`` < grid point; every parameter must be one the
 experiment declares. Errors are :class:`ClaimError`, whose text is
 ``<file>: <key.path>: <what is wrong>``.
+
+A tier's grid, ``[tier.X.grid]``, changes the items at that tier only (:meth:`Claim.grid_at`),
+key by key: a ``[grid]`` key given there takes that tier's values in place of ``[grid]``'s (its
+position in item ids is kept); a ``[params]`` key given there becomes one more grid key at that
+tier, after ``[grid]``'s. Each value must have the type of the ``[params]`` value, so a
+list-valued parameter is split with lists (``depths = [[56], [110]]``). A key set both in
+``[tier.X]`` and ``[tier.X.grid]``, a key that is neither in ``[params]`` nor in ``[grid]``, and a
+``[[variant]]`` overriding a key of some tier's grid are errors. Item ids name the grid point:
+``k=v`` joined by ``,``, a list value's elements joined by ``+`` (``depths=56``,
+``depths=56+110``).
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +50,7 @@ from lcsuite.harness.quantities import SEED
 from lcsuite.harness.protocol import (VARIANT_SEPARATOR, Validity, Variant, invalid_reasons, parse_diagnosis,
                                       parse_validity, parse_variants)
 from lcsuite.harness.spec import IDENTIFIER, ItemSpec
+from lcsuite.harness.tiers import TierSpec, check_grid_values, parse_tier, type_name
 from lcsuite.registry import UnknownName
 
 __all__ = ["ClaimError", "Claim", "TierSpec", "load_claim", "DEFAULT_ITEM"]
@@ -47,7 +59,6 @@ TIERS = TIER_NAMES
 DEFAULT_ITEM = "default"
 TOP_LEVEL_KEYS = ("id", "paper", "ref", "statement", "experiment", "primary", "params", "grid", "tier", "variant",
                   "valid", "diagnosis", "expect")
-TIER_SPECIAL_KEYS = ("seeds", "requires_real_data", "timeout_s")
 
 
 class ClaimError(Exception):
@@ -56,17 +67,6 @@ class ClaimError(Exception):
     def __init__(self, file: str, key: str, message: str):
         super().__init__(f"{file}: {key}: {message}" if key else f"{file}: {message}")
         self.file, self.key, self.message = file, key, message
-
-
-@dataclass(frozen=True)
-class TierSpec:
-    """One ``[tier.X]`` table: parameter overrides, seeds and limits."""
-
-    name: str
-    overrides: dict[str, Any]
-    seeds: tuple[int, ...]
-    requires_real_data: bool = False
-    timeout_s: float | None = None
 
 
 @dataclass
@@ -90,22 +90,32 @@ class Claim:
     validity: tuple[Validity, ...] = ()
     diagnosis: dict[str, str] = field(default_factory=dict)
 
-    def items(self) -> list[tuple[str, dict[str, Any]]]:
-        """``(item id, grid point)`` for every grid combination; ``default`` without a grid."""
-        if not self.grid:
+    def grid_at(self, tier: str | None) -> dict[str, list[Any]]:
+        """The grid at ``tier``: ``[grid]`` with ``[tier.<tier>.grid]``'s keys replacing or added
+        (see the module docstring); ``[grid]`` alone when ``tier`` is None or has no grid."""
+        tier_grid = self.tiers[tier].grid if tier in self.tiers else {}
+        return {**self.grid, **tier_grid}
+
+    def items(self, tier: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+        """``(item id, grid point)`` for every combination of :meth:`grid_at` ``(tier)``;
+        ``default`` without a grid."""
+        grid = self.grid_at(tier)
+        if not grid:
             return [(DEFAULT_ITEM, {})]
-        keys = list(self.grid)
+        keys = list(grid)
         points = []
-        for values in itertools.product(*(self.grid[k] for k in keys)):
+        for values in itertools.product(*(grid[k] for k in keys)):
             point = dict(zip(keys, values))
             points.append((",".join(f"{k}={_item_value(v)}" for k, v in point.items()), point))
         return points
 
-    def all_items(self) -> list[tuple[str, dict[str, Any], Variant | None]]:
-        """Every item: the primary ones (:meth:`items`), then each variant's (``<item>@<variant>``)."""
-        primary = [(name, point, None) for name, point in self.items()]
+    def all_items(self, tier: str | None = None) -> list[tuple[str, dict[str, Any], Variant | None]]:
+        """Every item at ``tier``: the primary ones (:meth:`items`), then each variant's
+        (``<item>@<variant>``)."""
+        items = self.items(tier)
+        primary = [(name, point, None) for name, point in items]
         return primary + [(f"{name}{VARIANT_SEPARATOR}{variant.name}", point, variant)
-                          for variant in self.variants for name, point in self.items()]
+                          for variant in self.variants for name, point in items]
 
     def variant_named(self, item: str) -> Variant | None:
         """The variant an item id names (``init=he@torch7_biases``), or None for primary items."""
@@ -163,7 +173,7 @@ class Claim:
                 for name in value if isinstance(value, list) else [value]:
                     if not isinstance(name, str):
                         raise ClaimError(self.display, key, f"expected the name of a registered {registry.kind}, "
-                                                            f"got {_type_name(name)} {name!r}")
+                                                            f"got {type_name(name)} {name!r}")
                     try:
                         registry.get(name)
                     except UnknownName as exc:
@@ -181,13 +191,10 @@ class Claim:
 
 
 def _item_value(value: Any) -> str:
+    """A grid value as it reads in an item id (``true``; a list's elements joined by ``+``)."""
+    if isinstance(value, list):
+        return "+".join(_item_value(v) for v in value)
     return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def _type_name(value: Any) -> str:
-    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "list", dict: "table"}.get(
-        type(value), type(value).__name__
-    )
 
 
 class _Reader:
@@ -216,7 +223,7 @@ class _Reader:
             if key not in raw:
                 self.fail(key, "missing (required)")
             if not isinstance(raw[key], str) or not raw[key].strip():
-                self.fail(key, f"expected a non-empty string, got {_type_name(raw[key])} {raw[key]!r}")
+                self.fail(key, f"expected a non-empty string, got {type_name(raw[key])} {raw[key]!r}")
         if raw["id"] != self.path.stem:
             self.fail("id", f"{raw['id']!r} does not match the file name {self.path.stem!r}")
         for key in ("id", "paper"):
@@ -226,22 +233,18 @@ class _Reader:
     def text(self, raw: dict[str, Any], key: str, default: str) -> str:
         value = raw.get(key, default)
         if not isinstance(value, str) or not value.strip():
-            self.fail(key, f"expected a non-empty string, got {_type_name(value)} {value!r}")
+            self.fail(key, f"expected a non-empty string, got {type_name(value)} {value!r}")
         return value
 
     def table(self, raw: dict[str, Any], key: str) -> dict[str, Any]:
         value = raw.get(key, {})
         if not isinstance(value, dict):
-            self.fail(key, f"expected a table, got {_type_name(value)}")
+            self.fail(key, f"expected a table, got {type_name(value)}")
         return value
 
     def grid(self, raw: dict[str, Any]) -> dict[str, list[Any]]:
         grid = self.table(raw, "grid")
-        for key, values in grid.items():
-            if not isinstance(values, list) or not values:
-                self.fail(f"grid.{key}", f"expected a non-empty list of values, got {_type_name(values)} {values!r}")
-            if len({json.dumps(v, sort_keys=True) for v in values}) != len(values):
-                self.fail(f"grid.{key}", "repeated values")
+        check_grid_values(grid, "grid", self.fail)
         return grid
 
     def tiers(self, raw: dict[str, Any], params: dict, grid: dict) -> dict[str, TierSpec]:
@@ -252,7 +255,7 @@ class _Reader:
         for name, table in tiers_raw.items():
             if name not in TIERS:
                 self.fail(f"tier.{name}", f"unknown tier{did_you_mean(name, TIERS)}; tiers: {', '.join(TIERS)}")
-            tiers[name] = _parse_tier(name, table, params, grid, self.fail)
+            tiers[name] = parse_tier(name, table, params, grid, self.fail)
         return tiers
 
     def expectations(self, raw: dict[str, Any]) -> list[Expectation]:
@@ -274,6 +277,20 @@ class _Reader:
         return expectations
 
 
+def _check_item_ids(claim: "Claim", fail) -> None:
+    """Item ids are unique at every tier, and no variant overrides a key of a tier's grid."""
+    for tier, spec in claim.tiers.items():
+        names = [name for name, _ in claim.items(tier)]
+        repeated = [n for n in names if names.count(n) > 1]
+        if repeated:
+            fail(f"tier.{tier}.grid" if spec.grid else "grid", f"grid values give the same item id {repeated[0]!r}")
+        for index, variant in enumerate(claim.variants):
+            for param in variant.params:
+                if param in spec.grid:
+                    fail(f"variant[{index}].params.{param}",
+                         f"a grid key at tier {tier} ([tier.{tier}.grid]); the variant would override every grid point")
+
+
 def _check_against_registries(claim: Claim) -> None:
     """The paper and the experiment are registered; params, quantity paths and dims fit the experiment."""
     from lcsuite.harness.experiments import get_experiment
@@ -291,7 +308,7 @@ def _check_against_registries(claim: Claim) -> None:
         claim.check_params(found.params)
     claim.check_registered_names(found.registry_params)
     for tier in claim.tiers:
-        for item, point in claim.items():
+        for item, point in claim.items(tier):
             declared = found.declared_outputs(claim.item_params(tier, point))
             if declared is not None:
                 claim.check_outputs(declared, item)
@@ -317,46 +334,7 @@ def load_claim(path: Path, display: str | None = None, check_experiment: bool = 
                   variants=parse_variants(raw.get("variant"), params, reader.fail),
                   validity=parse_validity(raw.get("valid"), {**params, **grid}, reader.fail),
                   diagnosis=parse_diagnosis(raw.get("diagnosis"), TIERS, reader.fail))
+    _check_item_ids(claim, reader.fail)
     if check_experiment:
         _check_against_registries(claim)
     return claim
-
-
-def _parse_tier(name: str, table: Any, params: dict, grid: dict, fail) -> TierSpec:
-    key = f"tier.{name}"
-    if not isinstance(table, dict):
-        fail(key, f"expected a table, got {_type_name(table)}")
-    if "seeds" not in table:
-        fail(f"{key}.seeds", "missing (required): a list of integer seeds")
-    seeds = table["seeds"]
-    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
-        fail(f"{key}.seeds", f"expected a non-empty list of integers, got {seeds!r}")
-    if len(set(seeds)) != len(seeds):
-        fail(f"{key}.seeds", "repeated seeds")
-    requires_real = table.get("requires_real_data", False)
-    if not isinstance(requires_real, bool):
-        fail(f"{key}.requires_real_data", f"expected true or false, got {requires_real!r}")
-    timeout = table.get("timeout_s")
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
-        fail(f"{key}.timeout_s", f"expected a positive number of seconds, got {timeout!r}")
-    overrides = {k: v for k, v in table.items() if k not in TIER_SPECIAL_KEYS}
-    for param in overrides:
-        if param in grid:
-            fail(f"{key}.{param}", "is a [grid] key; the grid point would override it")
-        if param not in params:
-            options = list(params) + list(TIER_SPECIAL_KEYS)
-            fail(f"{key}.{param}", f"not a key of [params]{did_you_mean(param, options)}; "
-                                   "a tier may only override [params] (or set seeds, requires_real_data, timeout_s)")
-        if params[param] is not None and overrides[param] is not None and _kind(params[param]) != _kind(overrides[param]):
-            fail(f"{key}.{param}", f"expected {_type_name(params[param])} like [params].{param}, "
-                                   f"got {_type_name(overrides[param])} {overrides[param]!r}")
-    return TierSpec(name, overrides, tuple(seeds), requires_real, float(timeout) if timeout is not None else None)
-
-
-def _kind(value: Any) -> str:
-    """Type class used to compare a tier override with its base (ints and floats mix)."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, (int, float)):
-        return "number"
-    return type(value).__name__

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from lcsuite.harness import devices, runs
 from lcsuite.harness.enums import Tier
 from lcsuite.harness.measure import DEVICE_AUTO, MeasureSettings
@@ -187,6 +189,31 @@ class LcSession:
                 return True
         return False
 
+    # collection ---------------------------------------------------------------------------------
+    @pytest.hookimpl(wrapper=True)
+    def pytest_make_collect_report(self, collector):
+        """A claim file's items are those of the session's tier (``Claim.all_items(tier)``).
+
+        ``ClaimFile.collect`` lists the items of a claim's ``[grid]``; where the tier has a grid of
+        its own (``[tier.X.grid]``) they are replaced here by the tier's, before node ids are
+        matched, so that selection (``file.toml::depths=56``), xdist, the plan and the executors
+        all see the tier's items. Nothing changes for a claim whose items are already the tier's.
+        """
+        report = yield
+        from lcsuite.pytest_plugin import ClaimFile, ClaimItem
+
+        if not isinstance(collector, ClaimFile) or not report.passed or not report.result:
+            return report
+        items = [item for item in report.result if isinstance(item, ClaimItem)]
+        if len(items) != len(report.result):
+            return report
+        claim = items[0].claim
+        wanted = claim.all_items(self.tier)
+        if [item.name for item in items] != [name for name, _, _ in wanted]:
+            report.result = [ClaimItem.from_parent(collector, name=name, claim=claim, grid_point=point)
+                             for name, point, _ in wanted]
+        return report
+
     # planning ----------------------------------------------------------------------------------
     def plan_from_items(self, items) -> None:
         """Inline: plan the collected claim items."""
@@ -208,7 +235,7 @@ class LcSession:
             if path not in claims:
                 claims[path] = load_claim(self.config.rootpath / path, display=path, check_experiment=False)
             claim = claims[path]
-            point = {item: point for item, point, _ in claim.all_items()}[name]
+            point = {item: point for item, point, _ in claim.all_items(self.tier)}[name]
             entries.append(runs.PlanEntry(claim.item_spec(self.tier, name, point, self.allow_unverified),
                                           claim.ref, claim.statement, str(claim.path),
                                           claim.diagnosis.get(self.tier, "")))

@@ -5,10 +5,11 @@ run: :mod:`lcsuite.harness.runs`). Layout, see also ``docs/architecture.md``:
 
 - root attrs: ``schema_version``; ``key`` (``<paper>/<claim>/<item>``); ``spec`` (JSON of the
   :class:`~lcsuite.harness.spec.ItemSpec`) and ``spec_hash``; ``status`` (``complete`` or
-  ``error``) and ``message``; ``provenance`` (JSON: run id, start time, elapsed seconds,
-  per-seed timings, data sets with their file digests, library versions, device, determinism
-  settings, code manifest, git commit, executor); ``reuse_key``; ``meta_sha256`` (digest of
-  all of the above); ``complete``, written last (a file without it is partial).
+  ``error``; ``partial`` only in a partial file, :mod:`lcsuite.harness.partial`) and
+  ``message``; ``provenance`` (JSON: run id, start time, elapsed seconds, per-seed timings, data
+  sets with their file digests, library versions, device, determinism settings, code manifest,
+  git commit, executor, seeds resumed from a partial); ``reuse_key``; ``meta_sha256`` (digest of
+  all of the above); ``complete``, written last (a file without it is half-written).
 - ``/quantities/<path>``: one dataset per quantity, attrs ``dims`` (JSON list, first ``seed``),
   ``timing`` (wall-clock seconds) and ``sha256`` (of dtype, shape and bytes).
 

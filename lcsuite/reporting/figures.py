@@ -15,7 +15,8 @@ kind                      rule                                         e.g. huan
 Quantities that share everything but their first path component (``plain/input/kappa_p80``
 and ``bn/input/kappa_p80``) are drawn in one figure, one line per first component, so that
 variants (e.g. Plain and BN) sit side by side. Items of one claim that differ in a numeric
-``depth`` parameter also get a depth-trend figure per headline number. Anything else is
+``depth`` parameter (or a one-element ``depths`` list: a claim split by depth at a tier) also
+get a depth-trend figure per headline number. Anything else is
 listed in a table only. Lines show the median over seeds, shaded between min and max.
 """
 
@@ -308,10 +309,19 @@ def claim_figures(claim_id: str, items: list, figures_dir: Path, report_dir: Pat
     return sheet.links, sheet.unplotted
 
 
+def _item_depth(params: dict) -> float | None:
+    """An item's own depth: a numeric ``depth`` parameter, or a ``depths`` list of one (an item of
+    a claim split by depth, as the ResNet tables are at the paper tier); else None."""
+    depth = params.get("depth")
+    if depth is None and isinstance(params.get("depths"), list) and len(params["depths"]) == 1:
+        depth = params["depths"][0]
+    return float(depth) if isinstance(depth, (int, float)) and not isinstance(depth, bool) else None
+
+
 def _depth_param_trends(claim_id: str, items: list, emit) -> None:
-    """Headline numbers against a numeric ``depth`` parameter that varies across items."""
-    with_depth = [i for i in items if isinstance(i.params.get("depth"), (int, float))]
-    if len({i.params["depth"] for i in with_depth}) < 2:
+    """Headline numbers against the items' own depths (:func:`_item_depth`), where they vary."""
+    with_depth = [i for i in items if _item_depth(i.params) is not None]
+    if len({_item_depth(i.params) for i in with_depth}) < 2:
         return
     names = list(dict.fromkeys(n for i in with_depth for n in i.headline))
     for name in names:
@@ -320,7 +330,7 @@ def _depth_param_trends(claim_id: str, items: list, emit) -> None:
             if name in item.headline:
                 others = {k: v for k, v in item.params.items() if k != "depth" and not isinstance(v, (list, dict))}
                 label = ", ".join(f"{k}={v}" for k, v in sorted(others.items()))
-                series[label].append((float(item.params["depth"]), item.headline[name]))
+                series[label].append((_item_depth(item.params), item.headline[name]))
 
         def draw(ax, series=series, name=name):
             arrays = []
