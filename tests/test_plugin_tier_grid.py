@@ -16,13 +16,14 @@ def _planned(pytester, run_id):
     return {key.split("/", 1)[1]: entry.spec for key, entry in info.plan.items()}
 
 
-def test_the_tier_grid_gives_that_tier_its_items_and_leaves_the_others_alone(toy):
+def test_the_tier_grid_gives_that_tier_its_items_and_leaves_the_others_alone(toy, monkeypatch):
     write_claim(toy, "toy_tiered", TIERED)
     result = toy.runpytest(*SMOKE, "--lc-run-id", "smoke", "-v")
     result.stdout.fnmatch_lines([f"*claims/toy_tiered.toml::slope={s} PASSED*" for s in ("1.0", "2.0", "3.0")])
     assert result.ret == 0 and verdicts(toy, "smoke") == SPLIT
     planned = _planned(toy, "smoke")
     assert [planned[k].params["slope"] for k in sorted(planned)] == [1.0, 2.0, 3.0]
+    monkeypatch.setenv("LCSUITE_CUDA_DEVICE_COUNT", "1")  # the gpu tier needs one; the toy never touches it
     gpu = spawn_pytest(toy, "claims", "--lc-tier", "gpu", "--lc-results", "res", "--lc-run-id", "gpu", "-v",
                        "-p", "no:cacheprovider")
     out, _ = gpu.communicate(timeout=300)

@@ -182,6 +182,18 @@ CONDITIONING_STATS = ("input/kappa_p80", "input/kappa_p100", "grad/kappa_p80", "
 HIDDEN_INPUT_STATS = [name for name in statistic_names(CONDITIONING_STATS) if name.startswith("input/")]
 
 
+TRAINING_PARAMS = ("batch_size", "bias", "checkpoints", "data_limit", "depth", "init", "lrs", "optimizer", "steps",
+                   "width")
+"""The parameters of the Plain-vs-BN training experiments of this module."""
+
+
+def _training_outputs(variant: str) -> dict[str, tuple]:
+    """The loss curve ``(step,)`` and the scalar outcomes of ``variant``'s training run."""
+    out = {f"{variant}/loss": ("step",)}
+    out.update({f"{variant}/{scalar}": () for scalar in ("initial_loss", "final_loss", "loss_ratio", "best_lr")})
+    return out
+
+
 def _conditioning_outputs(params):
     out = {}
     for variant in ("plain", "bn"):
@@ -189,14 +201,11 @@ def _conditioning_outputs(params):
             out[f"{variant}/{name}"] = ("checkpoint", "layer")
         for name in HIDDEN_INPUT_STATS:
             out[f"{variant}/hidden_{name.replace('/', '_')}"] = ("checkpoint", "hidden_layer")
-        out[f"{variant}/loss"] = ("step",)
-        for scalar in ("initial_loss", "final_loss", "loss_ratio", "best_lr"):
-            out[f"{variant}/{scalar}"] = ()
+        out.update(_training_outputs(variant))
     return out
 
 
-@experiment("mlp_bn_conditioning", outputs=_conditioning_outputs,
-            params=("batch_size", "bias", "checkpoints", "data_limit", "depth", "init", "lrs", "optimizer", "steps", "width",))
+@experiment("mlp_bn_conditioning", outputs=_conditioning_outputs, params=TRAINING_PARAMS)
 def mlp_bn_conditioning(ctx: ExperimentContext) -> dict:
     """Plain vs BN MLP with ``init`` (a grid key): kappa_p of Sx and Sg per layer and checkpoint,
     with their rounding bounds and resolved flags (``<name>_lower``, ``_upper``, ``_resolved``).
@@ -263,14 +272,11 @@ def _neuron_outputs(params):
     for variant in ("plain", "bn"):
         for name in ("dying_units", "full_units", "zero_eigs", "zero_eigs_minus_dying"):
             out[f"{variant}/{name}"] = ("checkpoint", "hidden_layer")
-        out[f"{variant}/loss"] = ("step",)
-        for scalar in ("initial_loss", "final_loss", "loss_ratio", "best_lr"):
-            out[f"{variant}/{scalar}"] = ()
+        out.update(_training_outputs(variant))
     return out
 
 
-@experiment("mlp_dying_neurons", outputs=_neuron_outputs,
-            params=("batch_size", "bias", "checkpoints", "data_limit", "depth", "init", "lrs", "optimizer", "steps", "width",))
+@experiment("mlp_dying_neurons", outputs=_neuron_outputs, params=TRAINING_PARAMS)
 def mlp_dying_neurons(ctx: ExperimentContext) -> dict:
     """Plain vs BN with ``init``: per hidden layer (the inputs of layers 2..K, i.e. the ReLU
     outputs), the units zero on every training example (dying) or positive on every one (full),
