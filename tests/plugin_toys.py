@@ -44,6 +44,10 @@ def toy_line(ctx):
     ctx.record_data({"name": "toyset", "split": "test", "size": 10, "substitute": True})
     if ctx.params.get("name") == os.environ.get("TOY_SLEEP_ITEM"):
         time.sleep(float(os.environ.get("TOY_SLEEP_S", "0")))
+    if ctx.params.get("name") == os.environ.get("TOY_SPIN_ITEM"):
+        spin_until = time.process_time() + float(os.environ.get("TOY_SPIN_S", "0"))
+        while time.process_time() < spin_until:  # CPU time, which the item's limit counts
+            pass
     if ctx.params.get("name") == os.environ.get("TOY_CRASH_ITEM"):
         os._exit(3)
     n = ctx.params["n"]

@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import h5py
@@ -20,6 +21,7 @@ import numpy as np
 import pytest
 
 from lcsuite.harness.enums import MeasurementStatus
+from lcsuite.harness.measure import WALL_BACKSTOP, ItemClock
 from lcsuite.harness.partial import discard_partial, load_partial, partial_file
 from lcsuite.harness.runs import item_file
 from lcsuite.harness.spec import ItemSpec
@@ -121,6 +123,14 @@ def test_a_killed_item_resumes_from_its_finished_seeds_with_the_same_bits(toy_mo
     assert item.provenance["resume"]["note"].startswith("resumed seeds 0, 1 from the partial measurement of inline-")
     assert set(item.provenance["timings"]) == {"0", "1", "2", "3"}
     assert read_item(whole).provenance["resume"] == {"seeds": [], "note": ""}
+    assert item.provenance["code"] == read_item(whole).provenance["code"]
+
+
+def test_resumed_seeds_count_against_the_items_time_limit():
+    cpu, wall = time.process_time(), time.perf_counter()
+    clock = ItemClock.starting_now(10.0, spent_s=4.0)
+    assert cpu + 6.0 <= clock.cpu <= time.process_time() + 6.0
+    assert wall + WALL_BACKSTOP * 10.0 - 4.0 <= clock.wall <= time.perf_counter() + WALL_BACKSTOP * 10.0 - 4.0
 
 
 @pytest.mark.slow

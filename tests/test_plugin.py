@@ -181,26 +181,40 @@ def test_timeout_and_real_data_requirement_are_item_errors(toy, monkeypatch):
     write_claim(toy, "toy_slow", LINE_PASS.replace("seeds = [0, 1]", "seeds = [0]\ntimeout_s = 0.5"))
     write_claim(toy, "toy_real", LINE_PASS.replace('name = "line"', 'name = "real"')
                 .replace("seeds = [0, 1]", "seeds = [0]\nrequires_real_data = true"))
-    monkeypatch.setenv("TOY_SLEEP_ITEM", "line")
-    monkeypatch.setenv("TOY_SLEEP_S", "30")
+    monkeypatch.setenv("TOY_SPIN_ITEM", "line")
+    monkeypatch.setenv("TOY_SPIN_S", "30")
     result = toy.runpytest(*SMOKE)
     result.assert_outcomes(failed=2)
     assert result.ret == EXIT_ERRORED
     result.stdout.fnmatch_lines_random([
-        "*ItemTimeout: exceeded the tier's timeout_s = 0.5 s*",
+        "*ItemTimeout: exceeded the tier's timeout_s = 0.5 s of CPU time*",
         "*the claim requires real data at tier 'smoke', but the experiment used toyset (test)*",
     ])
 
 
 def test_the_timeout_limits_the_item_all_its_seeds_together(toy, monkeypatch):
-    """Two seeds of 0.4 s each fit a 0.6 s limit per seed, not per item (DECISIONS D5)."""
+    """Two seeds of 0.4 s of CPU each fit a 0.6 s limit per seed, not per item (DECISIONS D5)."""
     write_claim(toy, "toy_slow", LINE_PASS.replace("seeds = [0, 1]", "seeds = [0, 1]\ntimeout_s = 0.6"))
-    monkeypatch.setenv("TOY_SLEEP_ITEM", "line")
-    monkeypatch.setenv("TOY_SLEEP_S", "0.4")
+    monkeypatch.setenv("TOY_SPIN_ITEM", "line")
+    monkeypatch.setenv("TOY_SPIN_S", "0.4")
     result = toy.runpytest(*SMOKE)
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*failed for seed 1: ItemTimeout: exceeded the tier's timeout_s = 0.6 s "
-                                 "(the item's limit, all its seeds together)*"])
+    result.stdout.fnmatch_lines(["*failed for seed 1: ItemTimeout: exceeded the tier's timeout_s = 0.6 s of CPU "
+                                 "time (the item's limit, all its seeds together)*"])
+
+
+def test_the_timeout_counts_cpu_time_and_a_wall_clock_backstop_stops_a_wait(toy, monkeypatch):
+    """Waiting is not computing: a seed that sleeps 1.5 x timeout_s passes (as an item slowed by
+    a loaded machine does); one that sleeps past 4 x timeout_s is stopped."""
+    write_claim(toy, "toy_wait", LINE_PASS.replace("seeds = [0, 1]", "seeds = [0]\ntimeout_s = 0.4"))
+    monkeypatch.setenv("TOY_SLEEP_ITEM", "line")
+    monkeypatch.setenv("TOY_SLEEP_S", "0.6")
+    toy.runpytest(*SMOKE, "--lc-run-id", "short").assert_outcomes(passed=1)
+    monkeypatch.setenv("TOY_SLEEP_S", "30")
+    result = toy.runpytest(*SMOKE, "--lc-run-id", "hang")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*ItemTimeout: ran past 1.6 s of wall-clock time (4 x the tier's timeout_s = 0.4 s "
+                                 "of CPU time; the item waited without computing)*"])
 
 
 def test_claim_without_the_tier_is_skipped(toy):

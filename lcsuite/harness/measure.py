@@ -90,35 +90,70 @@ class ItemTimeout(BaseException):
     """
 
 
-def _timeout_message(timeout_s: float) -> str:
-    return f"exceeded the tier's timeout_s = {timeout_s:g} s (the item's limit, all its seeds together)"
+WALL_BACKSTOP = 4.0
+"""An item's wall-clock limit, as a multiple of its ``timeout_s`` of CPU time: it stops an item
+that waits without computing (a hang), and leaves room for a loaded machine (``-n 4`` on two
+cores runs an item at about half speed)."""
+
+
+def _timeout_message(timeout_s: float, clock: str) -> str:
+    if clock == "cpu":
+        return f"exceeded the tier's timeout_s = {timeout_s:g} s of CPU time (the item's limit, all its seeds together)"
+    return (f"ran past {WALL_BACKSTOP * timeout_s:g} s of wall-clock time ({WALL_BACKSTOP:g} x the tier's "
+            f"timeout_s = {timeout_s:g} s of CPU time; the item waited without computing)")
+
+
+@dataclass(frozen=True)
+class ItemClock:
+    """Where an item's limit stands: ``cpu`` and ``wall`` are the :func:`time.process_time` and
+    :func:`time.perf_counter` values at which it is exhausted."""
+
+    cpu: float
+    wall: float
+
+    @classmethod
+    def starting_now(cls, timeout_s: float, spent_s: float = 0.0) -> "ItemClock":
+        """The limit of an item that has already spent ``spent_s`` seconds (resumed seeds, their
+        wall-clock times counted as CPU time too: an upper bound for one thread)."""
+        return cls(time.process_time() + timeout_s - spent_s,
+                   time.perf_counter() + WALL_BACKSTOP * timeout_s - spent_s)
 
 
 class _Deadline:
-    """SIGALRM-based wall-clock limit at ``deadline`` (a :func:`time.perf_counter` time) for an
-    item limited to ``timeout_s`` (main thread only; otherwise not enforced)."""
+    """An item's time limit: ``timeout_s`` seconds of this process's CPU time (the budget "on one
+    core" of DECISIONS D5, whatever the machine's load), with a wall-clock backstop of
+    :data:`WALL_BACKSTOP` x ``timeout_s``. Signal-based (SIGPROF, SIGALRM): main thread only,
+    otherwise not enforced; re-entered for each seed."""
 
-    def __init__(self, deadline: float | None, timeout_s: float | None):
-        self.deadline, self.timeout_s = deadline, timeout_s
-        self.active = deadline is not None and threading.current_thread() is threading.main_thread() \
+    def __init__(self, clock: ItemClock | None, timeout_s: float | None):
+        self.clock, self.timeout_s = clock, timeout_s
+        self.active = clock is not None and threading.current_thread() is threading.main_thread() \
             and hasattr(signal, "setitimer")
 
-    def __enter__(self):
-        if self.active:
-            left = self.deadline - time.perf_counter()
-            if left <= 0:
-                raise ItemTimeout(_timeout_message(self.timeout_s))
+    def _timers(self):
+        return ((signal.ITIMER_PROF, signal.SIGPROF, "cpu", self.clock.cpu - time.process_time()),
+                (signal.ITIMER_REAL, signal.SIGALRM, "wall", self.clock.wall - time.perf_counter()))
 
-            def on_alarm(signum, frame):
-                raise ItemTimeout(_timeout_message(self.timeout_s))
-            self.previous = signal.signal(signal.SIGALRM, on_alarm)
-            signal.setitimer(signal.ITIMER_REAL, left)
+    def __enter__(self):
+        if not self.active:
+            return self
+        timers = self._timers()
+        for _, _, clock, left in timers:
+            if left <= 0:
+                raise ItemTimeout(_timeout_message(self.timeout_s, clock))
+        self.previous = []
+        for timer, signum, clock, left in timers:
+            def on_expiry(signum, frame, clock=clock):
+                raise ItemTimeout(_timeout_message(self.timeout_s, clock))
+            self.previous.append((timer, signum, signal.signal(signum, on_expiry)))
+            signal.setitimer(timer, left)
         return self
 
     def __exit__(self, *exc):
         if self.active:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, self.previous)
+            for timer, signum, handler in self.previous:
+                signal.setitimer(timer, 0)
+                signal.signal(signum, handler)
         return False
 
 
@@ -162,12 +197,12 @@ def _seed_quantities(ctx, outputs: Mapping[str, Any], declared: Mapping[str, tup
     return quantities, problem
 
 
-def _item_deadline(timeout_s: float | None, resumed: Resumed) -> float | None:
-    """The :func:`time.perf_counter` time past which the item's seeds together exceed
-    ``timeout_s``, the resumed seeds counted with their measured times; None without a limit."""
+def _item_clock(timeout_s: float | None, resumed: Resumed) -> ItemClock | None:
+    """The limit of the item's seeds together, the resumed seeds counted with their measured
+    times; None without a limit."""
     if timeout_s is None:
         return None
-    return time.perf_counter() + timeout_s - sum(resumed.timings.values())
+    return ItemClock.starting_now(timeout_s, sum(resumed.timings.values()))
 
 
 def _run_seed(experiment, spec: ItemSpec, settings: MeasureSettings, limit: _Deadline,
@@ -202,7 +237,7 @@ def _run_seeds(experiment, spec: ItemSpec, settings: MeasureSettings, timeout_s:
     after each seed that ends without error, except the last."""
     declared = experiment.declared_outputs(spec.params) or {}
     outcome = _SeedsOutcome(list(resumed.per_seed), list(resumed.data), dict(resumed.timings), None)
-    limit = _Deadline(_item_deadline(timeout_s, resumed), timeout_s)
+    limit = _Deadline(_item_clock(timeout_s, resumed), timeout_s)
     for seed in spec.seeds[resumed.finished:]:
         _run_seed(experiment, spec, settings, limit, declared, seed, outcome)
         if outcome.error:
@@ -253,8 +288,8 @@ class _Attempt:
         quantities, error = _stacked(outcome)
         error = error or _refused_data(self.spec, outcome.data)
         # The experiment's module is among the owners of the registry entries used; a resumed
-        # partial's modules stay in the manifest of the seeds it gave.
-        device, manifest = self.device, code_manifest(self.used | set(self.resumed.code_modules))
+        # partial's entries stay in the manifest of the seeds it gave.
+        device, manifest = self.device, {**self.resumed.code, **code_manifest(self.used)}
         provenance = {
             "started_at": self.started_at, "elapsed_s": self.resumed.elapsed_s + time.perf_counter() - self.start,
             "timings": outcome.timings, "seeds_measured": list(self.spec.seeds[: len(outcome.per_seed)]),
@@ -280,9 +315,10 @@ class _Attempt:
 def measure(spec: ItemSpec, settings: MeasureSettings, timeout_s: float | None = None) -> StoredItem:
     """Run ``spec``'s experiment over its seeds and write the result file; returns what was written.
 
-    ``timeout_s`` limits the wall-clock time of the item, all its seeds together (the tier's
-    ``timeout_s``; resumed seeds count with their measured times); past it the seed running stops
-    with :class:`ItemTimeout` and the item is an error. Seeds that a usable partial of an earlier
+    ``timeout_s`` limits the CPU time of the item, all its seeds together (the tier's
+    ``timeout_s``; resumed seeds count with their measured times), with a wall-clock backstop of
+    :data:`WALL_BACKSTOP` times it; past either the seed running stops with :class:`ItemTimeout`
+    and the item is an error. Seeds that a usable partial of an earlier
     attempt holds are not run again (:mod:`lcsuite.harness.partial`); the partial is removed once
     the complete result is stored.
     """

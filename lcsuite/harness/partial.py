@@ -53,7 +53,8 @@ class Resumed:
         timings: seconds per finished seed (``{str(seed): s}``), as first measured.
         data: the data sets those seeds read (provenance entries).
         elapsed_s: the wall-clock seconds of the attempts that measured them.
-        code_modules: the modules of the partial's code manifest (they stay in the result's).
+        code: the partial's code manifest (checked against the source on disk; its entries stay
+            in the result's manifest).
         note: for the item's verdict: which seeds were resumed, or why a partial was ignored.
     """
 
@@ -62,7 +63,7 @@ class Resumed:
     data: list[dict] = field(default_factory=list)
     elapsed_s: float = 0.0
     note: str = ""
-    code_modules: tuple[str, ...] = ()
+    code: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def finished(self) -> int:
@@ -111,7 +112,7 @@ def load_partial(path: Path, spec: ItemSpec, device: str, data_root: Path | None
     return Resumed(per_seed, {str(s): float(stored.provenance.get("timings", {}).get(str(s), 0.0)) for s in seeds},
                    stored.data, stored.elapsed_s,
                    f"resumed seeds {_seed_list(seeds)} from the partial measurement of {stored.provenance.get('job')}",
-                   tuple(stored.provenance.get("code", {})))
+                   dict(stored.provenance.get("code", {})))
 
 
 def discard_partial(path: Path) -> bool:

@@ -14,7 +14,7 @@ A claim file (every key below is checked; unknown keys are errors)::
     [tier.smoke]                           # overrides of [params] keys, plus:
     seeds = [0, 1]                         #   required, list of distinct integers
     requires_real_data = false             #   optional: refuse substitute data sets
-    timeout_s = 60                         #   optional: wall-clock limit of one item, all its seeds together
+    timeout_s = 60                         #   optional: CPU-time limit of one item, all its seeds together
     [tier.paper.grid]                      # optional: this tier's grid (values are lists)
     pairs = [[100], [400]]                 #   of a [params] key (a list-valued one here)
     [[expect]]                             # one or more checks (lcsuite.harness.checks)
