@@ -4,6 +4,9 @@ or the report keeps stored tensors; editing an experiment, a helper it imports, 
 or the analysis invalidates them; another paper's code never does."""
 
 import importlib
+import json
+import os
+import subprocess
 import sys
 
 import pytest
@@ -19,8 +22,9 @@ import lcsuite.reporting.report  # noqa: F401
 from lcsuite.conditioning.layer_types import layer_type_of
 from lcsuite.harness import measuring_code
 from lcsuite.harness.experiments import EXPERIMENTS
-from lcsuite.harness.measuring_code import code_manifest, missing_exclusions
+from lcsuite.harness.measuring_code import changed_since_loaded, code_manifest, missing_exclusions
 from lcsuite.harness.provenance import device_description, library_versions, stale_reasons
+from lcsuite.harness.spec import ItemSpec
 from lcsuite.registry import Registry, recording_use
 
 COLLECT_JUDGE_REPORT = ("lcsuite.pytest_plugin", "lcsuite.harness.session", "lcsuite.harness.schema",
@@ -103,3 +107,46 @@ def test_every_excluded_module_exists(monkeypatch):
     assert missing_exclusions() == []
     monkeypatch.setattr(measuring_code, "NOT_MEASUREMENT", (*measuring_code.NOT_MEASUREMENT, "lcsuite.report"))
     assert missing_exclusions() == ["lcsuite.report"]
+
+
+def test_the_manifest_records_the_source_loaded_not_the_file_as_edited_since(mini_paper):
+    loaded = code_manifest(["mini_paper.experiments"])
+    assert changed_since_loaded(loaded) == []
+    (mini_paper / "helpers.py").write_text("DEPTH = 30\n")
+    again = code_manifest(["mini_paper.experiments"])
+    assert again["mini_paper.helpers"]["sha256"] == loaded["mini_paper.helpers"]["sha256"]
+    assert changed_since_loaded(again) == ["mini_paper.helpers"]
+
+
+SELF_EDITING = '''
+from pathlib import Path
+from lcsuite.harness.experiments import experiment
+
+@experiment("self_editing", outputs={"total": ()}, params=("n",))
+def self_editing(ctx):
+    if ctx.seed == 1:  # an edit of the experiment's source while the item is measured
+        Path(__file__).write_text(Path(__file__).read_text() + "# edited\\n")
+    return {"total": float(ctx.params["n"])}
+'''
+
+MEASURE = '''
+import json, sys
+from pathlib import Path
+from lcsuite.harness.measure import ItemTask, MeasureSettings
+from lcsuite.harness.spec import ItemSpec
+print(json.dumps(ItemTask(ItemSpec.from_dict(json.loads(sys.argv[1])), MeasureSettings(Path(sys.argv[2])))()))
+'''
+
+
+def test_an_item_whose_source_is_edited_while_it_is_measured_is_an_error(tmp_path):
+    module = tmp_path / "self_editing_toys.py"
+    module.write_text(SELF_EDITING)
+    spec = ItemSpec("toy", "toy_claim", "default", "self_editing", "smoke", {"n": 3}, (0, 1))
+    done = subprocess.run([sys.executable, "-c", MEASURE, json.dumps(spec.to_dict()), str(tmp_path / "run")],
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "LCSUITE_PLUGINS": str(module)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    assert outcome["status"] == "error"
+    assert outcome["message"].startswith("the source of lcsuite_plugin_self_editing_toys changed on disk after this "
+                                          "process loaded it")

@@ -35,7 +35,7 @@ from lcsuite.harness.determinism import ITEM_THREADS, deterministic, seed_all
 from lcsuite.harness.devices import DeviceUnavailable, item_device
 from lcsuite.harness.enums import MeasurementStatus
 from lcsuite.harness.experiments import ExperimentContext, get_experiment
-from lcsuite.harness.measuring_code import code_manifest
+from lcsuite.harness.measuring_code import changed_since_loaded, code_manifest, note_loaded_sources
 from lcsuite.harness.partial import Resumed, discard_partial, load_partial, partial_file
 from lcsuite.harness.quantities import Quantity, QuantityError, as_quantity, stack_seeds
 from lcsuite.harness.reuse import find_reusable, reuse_problems
@@ -256,6 +256,14 @@ def _stacked(outcome: _SeedsOutcome) -> tuple[dict[str, Quantity], str | None]:
         return stack_seeds(outcome.per_seed[:1], pad_missing=True), f"cannot stack seeds: {exc}"
 
 
+def _source_changed(manifest: dict[str, dict[str, str]]) -> str | None:
+    changed = changed_since_loaded(manifest)
+    if not changed:
+        return None
+    return (f"the source of {', '.join(changed)} changed on disk after this process loaded it: the measurement "
+            "is not stored as a result of either version; measure it again")
+
+
 def _refused_data(spec: ItemSpec, data: list[dict]) -> str | None:
     if not spec.requires_real_data:
         return None
@@ -290,6 +298,7 @@ class _Attempt:
         # The experiment's module is among the owners of the registry entries used; a resumed
         # partial's entries stay in the manifest of the seeds it gave.
         device, manifest = self.device, {**self.resumed.code, **code_manifest(self.used)}
+        error = error or _source_changed(manifest)
         provenance = {
             "started_at": self.started_at, "elapsed_s": self.resumed.elapsed_s + time.perf_counter() - self.start,
             "timings": outcome.timings, "seeds_measured": list(self.spec.seeds[: len(outcome.per_seed)]),
@@ -322,6 +331,7 @@ def measure(spec: ItemSpec, settings: MeasureSettings, timeout_s: float | None =
     attempt holds are not run again (:mod:`lcsuite.harness.partial`); the partial is removed once
     the complete result is stored.
     """
+    note_loaded_sources()  # the lcsuite modules imported since the last item
     partial = partial_file(settings.run_dir, spec.key)
     attempt = _Attempt(spec, settings, load_partial(partial, spec, settings.device, settings.data_root))
     with deterministic(settings.threads) as attempt.determinism, recording_use() as attempt.used:

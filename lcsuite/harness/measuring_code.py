@@ -15,6 +15,13 @@ which imports the paper's other experiments for their registrations, not for thi
 Modules that only collect, dispatch, record, judge or report (:data:`NOT_MEASUREMENT`) are left out and not
 followed, so that editing a check, the claim schema, the pytest plugin or the report keeps every
 stored tensor: the checks run again on every run. Another paper's modules are never reached.
+
+The digest recorded for a module is that of the source this process loaded, not of the file as
+it is when the result is written: it is taken for every loaded lcsuite module when this module is
+imported and again before each item is measured (:func:`note_loaded_sources`), and for another
+package's module when a manifest first names it. A module whose file has changed since
+(:func:`changed_since_loaded`: an edit during a run) makes the measurement an error, never a
+result stored under a digest of code that did not compute it.
 """
 
 from __future__ import annotations
@@ -27,7 +34,8 @@ from typing import Iterable
 
 from lcsuite.harness.provenance import file_sha256
 
-__all__ = ["MEASURING_ROOT", "NOT_MEASUREMENT", "code_manifest", "measuring_modules", "missing_exclusions"]
+__all__ = ["MEASURING_ROOT", "NOT_MEASUREMENT", "changed_since_loaded", "code_manifest", "measuring_modules",
+           "missing_exclusions", "note_loaded_sources"]
 
 MEASURING_ROOT = "lcsuite.harness.measure"
 """The harness module that runs an experiment over its seeds and stores what it returns."""
@@ -137,11 +145,46 @@ def measuring_modules(roots: Iterable[str]) -> dict[str, Path]:
     return dict(sorted(found.items()))
 
 
+_LOADED_SOURCE = "__lcsuite_loaded_sha256__"
+"""The attribute of a loaded module that holds the sha256 of the source it was loaded from (a
+module imported again is a new object, without it)."""
+
+
+def _loaded_sha256(name: str, file: Path) -> str:
+    module = sys.modules[name]
+    digest = getattr(module, _LOADED_SOURCE, None)
+    if digest is None:
+        digest = file_sha256(file)
+        setattr(module, _LOADED_SOURCE, digest)
+    return digest
+
+
+def note_loaded_sources(package: str = "lcsuite") -> None:
+    """Record the source digest of every loaded module of ``package`` that has none yet."""
+    for name in [n for n in sys.modules if n == package or n.startswith(package + ".")]:
+        file = _source_file(name)
+        if file is not None:
+            _loaded_sha256(name, file)
+
+
 def code_manifest(roots: Iterable[str]) -> dict[str, dict[str, str]]:
-    """``{module name: {"file": path, "sha256": digest of its source}}`` of
+    """``{module name: {"file": path, "sha256": digest of the source loaded}}`` of
     :func:`measuring_modules` of ``roots`` plus :data:`MEASURING_ROOT`."""
     modules = measuring_modules([MEASURING_ROOT, *roots])
-    return {name: {"file": str(file), "sha256": file_sha256(file)} for name, file in modules.items()}
+    return {name: {"file": str(file), "sha256": _loaded_sha256(name, file)} for name, file in modules.items()}
+
+
+def changed_since_loaded(manifest: dict[str, dict[str, str]]) -> list[str]:
+    """The modules of ``manifest`` whose file on disk is no longer the source that was loaded."""
+    changed = []
+    for name, entry in manifest.items():
+        try:
+            now = file_sha256(entry["file"])
+        except OSError:
+            now = None
+        if now != entry["sha256"]:
+            changed.append(name)
+    return changed
 
 
 def missing_exclusions() -> list[str]:
@@ -155,3 +198,6 @@ def missing_exclusions() -> list[str]:
         if found is None:
             missing.append(name)
     return missing
+
+
+note_loaded_sources()
