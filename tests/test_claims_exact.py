@@ -113,6 +113,11 @@ def test_fig2_is_contradicted_when_the_factor_scale_is_perturbed(fig2_run):
     assert result["kappa_p80_within_3x"] is Verdict.CONTRADICTED
 
 
+def test_fig2_kappa_p50_is_contradicted_when_the_kronecker_kappa_is_off_by_10x(fig2_run):
+    result = outcomes(FIG2, mutated(fig2_run, "kron/kappa_p50", lambda v: v * 10.0))
+    assert result["kappa_p50_within_3x"] is Verdict.CONTRADICTED
+
+
 # --- Fig. 1, Figs. A2-A4 ------------------------------------------------------------------------
 
 # A 5-layer, 8-unit pair on 30 examples: Plain's λmax vanishes by 3-5 decades against BN's.

@@ -124,6 +124,13 @@ def test_thm1_fails_when_the_scaling_is_perturbed(monkeypatch, network):
         assert result[label] is Verdict.FAIL, label
 
 
+@pytest.mark.parametrize("direction,label", [("up", "equal_alpha_growth"), ("down", "equal_alpha_decay")])
+def test_thm1_equal_alpha_trend_fails_when_the_gradient_ratio_stays_flat_in_depth(direction, label):
+    quantities = run_thm1("mlp", "linear", seeds=(0,))
+    flat = replaced(quantities, f"equal_alpha/{direction}/weight_grad_ratio", 1.0)
+    assert verdicts(THM1, flat)[label] is Verdict.FAIL
+
+
 def test_thm1_fails_for_a_non_homogeneous_activation(monkeypatch):
     monkeypatch.setattr(scaling.nn, "ReLU", nn.ELU)  # elu(a·x) ≠ a·elu(x)
     result = verdicts(THM1, run_thm1("mlp", "linear", seeds=(0,)))

@@ -85,6 +85,7 @@ def test_thm2_fails_without_normalisation(monkeypatch):
     monkeypatch.setattr(bn_scaling.TrainModeBatchNorm, "forward", lambda self, h: self.weight * h + self.bias)
     result = verdicts("thm2_bn_scale_invariance", run_outputs(bn_scaling.bn_scale_invariance, THM2), THM2)
     assert result["eps0_input"] is Verdict.FAIL and result["eps0_weight_grad"] is Verdict.FAIL
+    assert result["eps0_output_grad"] is Verdict.FAIL
 
 
 def test_thm2_scale_law_fails_when_eps_is_added_to_the_standard_deviation(monkeypatch):
@@ -137,6 +138,12 @@ def test_fig3_is_contradicted_when_bn_replaces_plain_random(fig3_outputs):
     result = verdicts("fig3_magnitude_propagation", swap(fig3_outputs, "bn_random", "plain_random"))
     for name in ("plain_random_x_decays", "plain_random_g_decays_backward", "plain_random_loss_flat",
                  "bn_random_loss_falls", "bn_random_x_contrast", "bn_random_g_contrast", "bn_he_x_contrast"):
+        assert result[name] is Verdict.CONTRADICTED, name
+
+
+def test_fig3_bn_he_readings_are_contradicted_when_bn_he_is_swapped_with_plain_random(fig3_outputs):
+    result = verdicts("fig3_magnitude_propagation", swap(fig3_outputs, "bn_he", "plain_random"))
+    for name in ("bn_he_x_contrast", "bn_he_g_contrast", "bn_he_loss_falls"):
         assert result[name] is Verdict.CONTRADICTED, name
 
 
